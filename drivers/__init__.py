@@ -1,0 +1,1 @@
+"""Field protocols (Modbus TCP, OPC UA client) and the field-device simulators."""

@@ -1,0 +1,1 @@
+"""The living city: field-device simulators that follow the register maps exactly."""

@@ -1,0 +1,1 @@
+"""The site model and its loader: the city as validated data."""
