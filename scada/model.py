@@ -127,6 +127,25 @@ class Service(Protocol):
 CommandHandler = Callable[[WriteRequest], Awaitable[WriteResult]]
 
 
+@dataclass(frozen=True, slots=True)
+class CommandAudit:
+    """One line of the command audit trail: who asked what of which device, when, and what it answered."""
+
+    ts: datetime  # when the command was received
+    user: str | None
+    origin: str
+    device_id: str
+    action: str
+    args: Mapping[str, Any]
+    status: int  # the OPC UA status code answered
+    message: str
+    duration_ms: float  # from receipt to the device's answer
+
+
+AuditSink = Callable[[CommandAudit], None]
+"""What the command service calls with every audit record (never blocks)."""
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The exception tree
 # ---------------------------------------------------------------------------------------------------------
