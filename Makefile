@@ -15,11 +15,13 @@ demo: bootstrap
 lint: bootstrap
 	$(VENV)/bin/ruff check scada drivers historian hmi tests bench tools
 	$(VENV)/bin/lint-imports
+	$(PY) tools/check_imports.py
 	$(VENV)/bin/mypy
 
 test: bootstrap
 	$(VENV)/bin/ruff check scada drivers historian hmi tests bench tools
 	$(VENV)/bin/lint-imports
+	$(PY) tools/check_imports.py
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
