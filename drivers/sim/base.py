@@ -16,7 +16,7 @@ from drivers.modbus.registers import (
     DeviceMap,
 )
 from drivers.sim.env import SimEnv
-from drivers.sim.errors import ILLEGAL_DATA_ADDRESS, ILLEGAL_DATA_VALUE, ModbusError
+from drivers.sim.errors import ILLEGAL_DATA_ADDRESS, ILLEGAL_DATA_VALUE, SERVER_DEVICE_FAILURE, ModbusError
 
 RANDOM = 1  # fault source: the city's own random processes
 INJECTED = 2  # fault source: the fault-injection API
@@ -58,7 +58,7 @@ class SimDevice:
     """A simulated field device: answers the Modbus map of its kind from its own state."""
 
     kind: ClassVar[int] = 0
-    faults: ClassVar[frozenset[str]] = frozenset({"door", "mains", "silent"})
+    faults: ClassVar[frozenset[str]] = frozenset({"door", "mains", "silent", "refuse"})
 
     def __init__(self, device_id: str, dmap: DeviceMap, env: SimEnv) -> None:
         self.id = device_id
@@ -147,6 +147,8 @@ class SimDevice:
 
     def write_holding(self, address: int, values: list[int]) -> None:
         """FC6/FC16: validate the whole request, then apply it (exception 03 and no change on a bad value)."""
+        if self.flag("refuse"):
+            raise ModbusError(SERVER_DEVICE_FAILURE)
         self.validate(address, values)
         now = self.env.sync()
         self.refresh_holding(now)

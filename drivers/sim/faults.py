@@ -16,6 +16,7 @@ from drivers.sim.traffic import ControllerSim
 FAULTS: dict[str, str] = {
     "offline": "any field device: its listener stops and drops every connection; off listens again on the same port",
     "silent": "any field device: connections stay open but requests get no answer (client time-out)",
+    "refuse": "any field device: every write answers exception 04 (server device failure) and changes nothing",
     "door": "cabinet, controller, sign, parking gateway: door open",
     "mains": "cabinet (lamps out, 0 V), controller (dark), sign (power fault), parking gateway: mains failure",
     "local": "cabinet: local/manual control at the cabinet (IR3 bit3)",

@@ -54,7 +54,7 @@ class CabinetSim(SimDevice):
     """A street cabinet with up to 128 lamps, answering the kind-1 map."""
 
     kind = KIND_LIGHTING
-    faults = frozenset({"door", "mains", "silent", "local"})
+    faults = frozenset({"door", "mains", "silent", "refuse", "local"})
 
     def __init__(self, cabinet: Cabinet, env: SimEnv) -> None:
         count = 1 + max((lamp.index for lamp in cabinet.lamps), default=-1)

@@ -34,7 +34,7 @@ class ParkingSim(SimDevice):
     """A car park or on-street zone gateway, answering the kind-2 map."""
 
     kind = KIND_PARKING
-    faults = frozenset({"door", "mains", "silent", "sensor"})
+    faults = frozenset({"door", "mains", "silent", "refuse", "sensor"})
 
     def __init__(self, site: ParkingSite, env: SimEnv) -> None:
         bays = max(site.capacity, 1 + max((s.index for s in site.sensors), default=-1))

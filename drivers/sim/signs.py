@@ -53,7 +53,7 @@ class SignSim(SimDevice):
     """A 3 × 18 variable message sign with a pictogram, answering the kind-4 map."""
 
     kind = KIND_SIGN
-    faults = frozenset({"door", "mains", "silent", "pixels", "temperature"})
+    faults = frozenset({"door", "mains", "silent", "refuse", "pixels", "temperature"})
 
     def __init__(self, sign: Sign, env: SimEnv, *, lat: float | None = None, lon: float | None = None) -> None:
         super().__init__(sign.id, sign_map(), env)

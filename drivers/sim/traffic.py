@@ -54,7 +54,7 @@ class ControllerSim(SimDevice):
     """A signalised intersection's controller, answering the kind-3 map."""
 
     kind = KIND_TRAFFIC
-    faults = frozenset({"door", "mains", "silent", "conflict", "signal_lamp", "detector", "manual"})
+    faults = frozenset({"door", "mains", "silent", "refuse", "conflict", "signal_lamp", "detector", "manual"})
 
     def __init__(self, controller: TrafficController, env: SimEnv) -> None:
         super().__init__(controller.id, traffic_map(), env)
