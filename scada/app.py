@@ -7,13 +7,14 @@ if one fails to start, those already started are stopped again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scada.commands import CommandService
 from scada.energy_live import LightingPower
 from scada.lifecycle import ServiceGroup
-from scada.model import Driver
+from scada.model import Driver, ValueRecord
 from scada.router import TagRouter
 from scada.site.model import FieldDevice, Site
 
@@ -71,7 +72,7 @@ class ControlServer:
         if self._wired:
             return
         self._wired = True
-        self.router.add_sink("address-space", self.server.writer.apply)
+        self.router.add_sink("address-space", self._to_address_space)
         self.router.add_sink("lighting-power", self.power)
         for driver in self.drivers:
             self.commands.register_driver(driver)
@@ -79,6 +80,10 @@ class ControlServer:
         self._group.add("lighting-power", self.power)
         for driver in self.drivers:
             self._group.add(f"driver:{driver.name}", driver)
+
+    def _to_address_space(self, records: Sequence[ValueRecord]) -> None:
+        if self.server.running:
+            self.server.writer.apply(records)
 
     async def start(self) -> None:
         """Start every service in order (rolled back on failure)."""
