@@ -666,6 +666,7 @@ def generate(seed: int = SEED) -> dict[str, str]:
     endpoint = ["host", "port", "unit", "poll_ms"]
     return {
         "site.yaml": site_yaml(seed),
+        "users.yaml": USERS_YAML,
         "streets.geojson": geojson,
         "cabinets.csv": csv_text(["id", "name", "district", "lat", "lon", *endpoint], cabinet_rows),
         "lamps.csv": csv_text(
@@ -678,10 +679,132 @@ def generate(seed: int = SEED) -> dict[str, str]:
     }
 
 
+# The security section and the demonstration users (the same as config/small; see scada/security).
+SECURITY_YAML = """
+# Who may do what: OPC UA Part 18 roles (Anonymous, AuthenticatedUser, Observer, Operator, Engineer,
+# Supervisor, ConfigureAdmin, SecurityAdmin). Users and their roles are in users_file (`cityscada users`).
+# A permission left out keeps its default; `call` is per catalog action ("lamp.set_level") or per kind ("lamp.*").
+security:
+  users_file: users.yaml
+  allow_anonymous_read: false      # the None endpoint is off unless turned on; even then anonymous may only read
+  permissions:                     # permission -> roles
+    read: [Observer, Operator, Engineer, Supervisor, SecurityAdmin]
+    write_setpoints: [Operator, Engineer, Supervisor]
+    call:
+      lamp.*: [Operator, Engineer, Supervisor]
+      cabinet.*: [Operator, Engineer, Supervisor]
+      controller.*: [Engineer, Supervisor]
+      sign.*: [Operator, Supervisor]
+      parking_site.*: [Operator, Supervisor]
+      incident.report: [Operator, Supervisor]
+      incident.close: [Operator, Supervisor]
+    acknowledge_alarms: [Operator, Supervisor]
+    shelve_alarms: [Supervisor]
+    see_personal_data: [Supervisor]
+    trust_certificates: [SecurityAdmin]
+"""
+
+USERS_YAML = """# DEMONSTRATION USERS - NOT FOR PRODUCTION.
+# One user per OPC UA role, with passwords published here on purpose so that anyone can try the demo:
+#
+#   user           role            password (demo only)
+#   observer       Observer        observer-demo-pass
+#   operator       Operator        operator-demo-pass
+#   engineer       Engineer        engineer-demo-pass
+#   supervisor     Supervisor      supervisor-demo-pass
+#   configadmin    ConfigureAdmin  configadmin-demo-pass
+#   securityadmin  SecurityAdmin   securityadmin-demo-pass
+#
+# Anyone who reads this comment can log in as these users: before any real use, remove them
+# (`cityscada users remove --site <folder> <name>`) and create real accounts (`cityscada users add`).
+# The file itself holds argon2id hashes only, never a password; keep it mode 0600.
+# config/dijon/users.yaml is written by tools/gen_dijon.py (same demo users as config/small).
+
+users:
+  - name: "configadmin"
+    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$YgUilgzT4SCueisnNrscUg$8DbHgdzLrKKaqSIDuoZ6xeSWQ0tDFl/ezqxN9mJmPYU"
+    roles: [ConfigureAdmin]
+  - name: "engineer"
+    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$HZkJAqo6ijO+XtMb1xrd3Q$1HmBtDUbW/9zmOcxVNsZdqhcF4P0rK5OrvgnXqwhE1I"
+    roles: [Engineer]
+  - name: "observer"
+    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$rwI6sefgHtB91I7idoD+DQ$Z2yX1+psgsKtq0gwvf/59tuBjgkYwAISFtDt8XK4xa4"
+    roles: [Observer]
+  - name: "operator"
+    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$lY2rVa3AaYg/V4qReUv42w$dJ68JGPxzijaAb5D5qfHN4vpgKWYaasxu0U/xi8POwo"
+    roles: [Operator]
+  - name: "securityadmin"
+    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$Ptb2s8iWYwoZznBC3qr4hw$5hRU+7iV1DGaMf1pIRUQ+7H2fjGvNfQD2oyJWITRiak"
+    roles: [SecurityAdmin]
+  - name: "supervisor"
+    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$ebNcMsnJQg8gBjFVwVcrww$YW+WhWYv0umCDRTA9AAImlq8PLQT5hw+p1C93/vKEqs"
+    roles: [Supervisor]
+"""
+
+
+# The lighting section (see scada/lighting): night profiles per district, presence response, overrides.
+LIGHTING_YAML = """
+# Lighting automation (scada/lighting): switching by the astronomical clock, night profiles per district,
+# presence response (local boost and central follow-me), maintenance overrides.
+lighting:
+  switch: {"on": "sunset+10min", "off": "sunrise-10min"}
+  profiles:
+    residential: [{from: "on", level: 100}, {from: "22:30", level: 50}, {from: "23:30", level: 30}, {from: "off-45min", level: 70}]
+    main-roads: [{from: "on", level: 100}, {from: "00:30", level: 50}, {from: "05:00", level: 100}]
+  districts: {centre-ville: main-roads, toison-dor: main-roads, "*": residential}
+  presence: {boost_level: 100, hold_seconds: 90, follow_me: {lamps_ahead: 3, hold_seconds: 60}}
+  overrides: {max_minutes: 480}
+"""
+
+
+# Incident playbooks and parking guidance (scada/incidents, scada/parking).
+INCIDENTS_YAML = r"""
+# Incident response (scada/incidents): per incident kind, messages on the signs upstream of the location, a plan on
+# the controllers near it (always for a duration: the driver's watchdog lets it lapse if the control post is lost),
+# the entrance display of the car parks near it, the operator notification. auto_execute: false only proposes.
+# Sign text: {road} {distance_km} {distance_m} {kind}; notification: {id} {kind} {lat} {lon} {description}.
+playbooks:
+  accident:
+    auto_execute: true
+    signs: {within_m: 3000, upstream_only: true, cone_deg: 60, text: "ACCIDENT\n{road} A {distance_km} KM\nRALENTIR",
+            pictogram: 1, flashing: true}
+    traffic: {within_m: 400, plan: 9, duration_s: 1800}
+    parking: {within_m: 800, display_mode: null}
+    notify: {severity: 800, message: "Accident reported at {lat:.5f},{lon:.5f}: {description}"}
+  roadworks:
+    auto_execute: false
+    signs: {within_m: 2000, text: "TRAVAUX\n{road} A {distance_km} KM\nPRUDENCE", pictogram: 2}
+    notify: {severity: 300, message: "Roadworks reported at {lat:.5f},{lon:.5f}: {description}"}
+  congestion:
+    auto_execute: false
+    signs: {within_m: 4000, text: "BOUCHON\nA {distance_km} KM\nSUIVEZ DEVIATION", pictogram: 3}
+    traffic: {within_m: 600, plan: 4, duration_s: 3600}
+    notify: {severity: 400, message: "Congestion reported at {lat:.5f},{lon:.5f}: {description}"}
+  hazard:
+    auto_execute: true
+    signs: {within_m: 2000, text: "DANGER\n{road} A {distance_km} KM\nPRUDENCE", pictogram: 6, flashing: true}
+    parking: {within_m: 300, display_mode: 2}
+    notify: {severity: 700, message: "Hazard reported at {lat:.5f},{lon:.5f}: {description}"}
+
+# Parking guidance (scada/parking): signs showing the free places of car parks ("COMPLET" when full, "FERME" when
+# closed); labels of at most 10 characters; an incident holding the sign has priority.
+parking_guidance:
+  - sign: VMS-04
+    lines: [{site: PK-03, label: "GRANGIER"}, {site: PK-02, label: "DAUPHINE"}, {site: PK-01, label: "DARCY"}]
+  - sign: VMS-36
+    lines: [{site: PK-01, label: "DARCY"}, {site: PK-08, label: "MONGE"}, {site: PK-05, label: "TIVOLI"}]
+  - sign: VMS-28
+    lines: [{site: PK-05, label: "TIVOLI"}, {site: PK-04, label: "STE-ANNE"}, {site: PK-08, label: "MONGE"}]
+  - sign: VMS-16
+    lines: [{site: PK-06, label: "CLEMENCEAU"}, {site: PK-07, label: "TREMOUILLE"}, {site: PK-10, label: "REPUBLIQUE"}]
+"""
+
+
 def site_yaml(seed: int) -> str:
     """The entry point of the site."""
     districts = "\n".join(f'  - {{id: {d[0]}, name: "{d[1]}"}}' for d in DISTRICTS)
-    return f"""\
+    return (
+        f"""\
 # Dijon demonstration site: generated by tools/gen_dijon.py (seed {seed}); do not edit by hand, regenerate.
 # A synthetic but city-scale inventory: see config/README.md for the format and how to regenerate.
 
@@ -710,6 +833,10 @@ parking_sensors: parking_sensors.csv
 historian:
   url: "sqlite:///var/dijon/history.sqlite"
 """
+        + LIGHTING_YAML
+        + SECURITY_YAML
+        + INCIDENTS_YAML
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -723,6 +850,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in generate(args.seed).items():
         (args.out / name).write_text(text, encoding="utf-8", newline="\n")
+    (args.out / "users.yaml").chmod(0o600)  # password hashes: owner only
     if not args.no_check:
         sys.path.insert(0, str(root))
         from scada.site.loader import load_site, site_summary

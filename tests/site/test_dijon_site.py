@@ -71,7 +71,7 @@ def test_city_scale_counts(dijon: Site) -> None:
     assert {"Centre-Ville", "Toison d'Or", "Fontaine d'Ouche", "Grésilles", "Université"} <= {
         d.name for d in dijon.districts.values()
     }
-    assert dijon.settings == {"historian": {"url": "sqlite:///var/dijon/history.sqlite"}}
+    assert dijon.settings["historian"] == {"url": "sqlite:///var/dijon/history.sqlite"}
 
 
 def test_cabinets_hold_about_100_lamps_never_more_than_128(dijon: Site) -> None:

@@ -69,7 +69,8 @@ def test_follow_me_street_crosses_cabinets(small: Site) -> None:
 
 def test_other_sections_go_to_settings(small: Site) -> None:
     """Top-level sections the loader does not know are kept untouched."""
-    assert small.settings == {"historian": {"url": "sqlite:///var/small/history.sqlite"}}
+    assert small.settings["historian"] == {"url": "sqlite:///var/small/history.sqlite"}
+    assert "cabinets" not in small.settings and "site" not in small.settings
 
 
 def test_site_summary(small: Site) -> None:
