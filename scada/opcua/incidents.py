@@ -151,6 +151,18 @@ class IncidentRegistry:
             raise NotFoundError(f"no open incident {incident_id!r}")
 
 
+class IncidentsObserver(Protocol):
+    """Told when an incident object appears and just before it is removed (to add or drop nodes of its own)."""
+
+    def shown(self, incident: Incident, nodeid: ua.NodeId) -> None:
+        """The object of an open incident was added under Incidents."""
+        ...
+
+    def withdrawing(self, incident_id: str) -> None:
+        """The object of a closed incident is about to be removed."""
+        ...
+
+
 @dataclass(slots=True)
 class _Shown:
     incident: Incident
@@ -168,6 +180,7 @@ class IncidentsSpace:
         self._folder = builder.folders["Incidents"]
         self._inverse = builder.inverse_to(self._folder, ORGANIZES)
         self._shown: dict[str, _Shown] = {}
+        self.observers: list[IncidentsObserver] = []
 
     def install(self) -> None:
         """Add ReportIncident and CloseIncident to the folder and bind them."""
@@ -230,6 +243,11 @@ class IncidentsSpace:
             assert isinstance(node, VariableNode)
             shown.variables[name] = node
         self._shown[incident.id] = shown
+        for observer in self.observers:
+            try:
+                observer.shown(incident, obj.nodeid)
+            except Exception:
+                log.exception("incidents observer %r failed", observer)
         return obj.nodeid
 
     def withdraw(self, incident_id: str) -> bool:
@@ -243,6 +261,11 @@ class IncidentsSpace:
             shown.variables["Status"],
             data_value(ua.Variant("closed", ua.VariantType.String), None, now, now),
         )
+        for observer in self.observers:
+            try:
+                observer.withdrawing(incident_id)
+            except Exception:
+                log.exception("incidents observer %r failed", observer)
         for node in shown.variables.values():
             self._writer.forget(node, self._builder.aspace)
         self._builder.remove_object(self._folder, shown.nodeid)
