@@ -734,8 +734,14 @@ class SqlHistoryManager(HistoryManager):
         self.backend.continuations.clear()
 
 
-class HistorySession(InternalSession):
-    """An asyncua session that hands itself to the history manager, so continuation points are per session."""
+class HistorySessionMixin:
+    """Makes an asyncua session hand itself to the history manager, so continuation points are per session.
+
+    Mixed into whatever session class the server already creates (the city server's own sessions, which make
+    the user visible to method calls), so both behaviours compose.
+    """
+
+    iserver: Any
 
     async def history_read(self, params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
         """HistoryRead with this session as the owner of its continuation points."""
@@ -749,7 +755,25 @@ class HistorySession(InternalSession):
         manager = self.iserver.history_manager
         if isinstance(manager, SqlHistoryManager):
             manager.backend.release_session(self)
-        await super().close_session(delete_subs)
+        await super().close_session(delete_subs)  # type: ignore[misc]
+
+
+class HistorySession(HistorySessionMixin, InternalSession):
+    """A plain asyncua session with per-session history continuation points."""
+
+
+_COMBINED: dict[type, type] = {}
+
+
+def _with_history(base: type) -> type:
+    """The session class `base` with HistorySessionMixin in front (made once per base class)."""
+    if issubclass(base, HistorySessionMixin):
+        return base
+    combined = _COMBINED.get(base)
+    if combined is None:
+        combined = type(f"History{base.__name__}", (HistorySessionMixin, base), {})
+        _COMBINED[base] = combined
+    return combined
 
 
 def install_history(
@@ -785,11 +809,21 @@ def install_history(
     )
     iserver.history_manager = SqlHistoryManager(iserver, backend)
 
+    previous = iserver.__dict__.get("create_session")  # a factory installed before us (the city server's)
+
     def create_session(name: str, user: Any = None, external: bool = False) -> InternalSession:
-        """The server's session factory, making HistorySessions."""
-        if user is None:
-            return HistorySession(iserver, iserver.aspace, iserver.subscription_service, name, external=external)
-        return HistorySession(iserver, iserver.aspace, iserver.subscription_service, name, user=user, external=external)
+        """The server's session factory: the previous factory's sessions, with per-session history."""
+        if previous is None:
+            if user is None:
+                return HistorySession(iserver, iserver.aspace, iserver.subscription_service, name, external=external)
+            return HistorySession(
+                iserver, iserver.aspace, iserver.subscription_service, name, user=user, external=external
+            )
+        session = (
+            previous(name, user=user, external=external) if user is not None else previous(name, external=external)
+        )
+        session.__class__ = _with_history(type(session))
+        return session
 
     iserver.create_session = create_session  # type: ignore[method-assign]
     backend.advertise()

@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from scada.model import CityScadaError, ConfigError
 
@@ -20,6 +22,7 @@ log = logging.getLogger("cityscada")
 DEFAULT_SITE = "config/dijon"
 DEFAULT_PORT = 4840
 READY_LINE = "cityscada-simulator-ready"
+DELEGATED = ("users", "pki", "hmi")  # subcommands with a parser of their own
 
 
 def _site_arg(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a site configuration and print its summary")
     _site_arg(check)
+
+    history = sub.add_parser("history", help="historian tools")
+    history_sub = history.add_subparsers(dest="history_command", required=True)
+    export = history_sub.add_parser("export", help="write the history of tags to CSV")
+    _site_arg(export)
+    export.add_argument("--url", default=None, help="historian database URL (default: the site's historian)")
+    export.add_argument("--tags", required=True, help="tag pattern: * within a path segment, ** across segments")
+    export.add_argument("--from", dest="start", required=True, help="start time, ISO 8601 (UTC if no offset)")
+    export.add_argument("--to", dest="end", required=True, help="end time, ISO 8601 (UTC if no offset), excluded")
+    export.add_argument("-o", "--output", default="-", help="CSV file (default: standard output)")
+    export.add_argument("--no-quality", action="store_true", help="leave the quality column out")
+
+    # These delegate their whole argument list to their own parsers (see their --help).
+    for name, text in (
+        ("users", "manage the site's users: add | passwd | remove | list"),
+        ("pki", "manage the certificate trust list: list | trust | reject | remove"),
+        ("hmi", "open the control-room console (an OPC UA client)"),
+    ):
+        delegated = sub.add_parser(name, help=text, add_help=False)
+        delegated.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -158,14 +181,68 @@ async def _demo(args: argparse.Namespace) -> None:
     await run_until_signal(start, stop)
 
 
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time; without an offset it is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CityScadaError(f"{text!r} is not an ISO 8601 time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _history(args: argparse.Namespace) -> None:
+    from historian.export import export_csv
+
+    url = args.url or historian_url(_load(args.site))
+    if not url:
+        raise CityScadaError(f"site {args.site} has no historian; give --url")
+    start, end = parse_time(args.start), parse_time(args.end)
+    if end <= start:
+        raise CityScadaError("--to must be after --from")
+    target = sys.stdout if args.output == "-" else Path(args.output)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        rows = export_csv(url, args.tags, start, end, target, quality=not args.no_quality)
+    except SQLAlchemyError as exc:
+        raise CityScadaError(
+            f"cannot read the historian at {url}: {exc.__class__.__name__}: {exc.orig or exc}"
+        ) from exc
+    print(f"{rows} rows exported", file=sys.stderr)
+
+
 def _check(args: argparse.Namespace) -> None:
     from scada.site.loader import site_summary
 
     print(site_summary(_load(args.site)))
 
 
+def _delegate(command: str, rest: list[str]) -> int:
+    """Subcommands with their own parser: users, pki, hmi."""
+    if command == "users":
+        from scada.security.cli import users_main
+
+        return users_main(rest)
+    if command == "pki":
+        from scada.security.pki_cli import pki_main
+
+        return pki_main(rest)
+    from hmi.app import hmi_main
+
+    return hmi_main(rest)
+
+
+def historian_url(site: Any) -> str:
+    """The site's historian URL ("" when it has none)."""
+    section = site.settings.get("historian") or {}
+    return str(section.get("url", "")) if isinstance(section, dict) else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cityscada` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -182,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_demo(args))
         elif args.command == "check":
             _check(args)
+        elif args.command == "history":
+            _history(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
