@@ -800,6 +800,21 @@ parking_guidance:
 """
 
 
+# The alarms section (see scada/alarms): severities, car-park-full hysteresis, flood suppression, shelving.
+ALARMS_YAML = """
+# Alarms & Conditions (scada/alarms, OPC UA Part 9): severity (1..1000) of each alarm kind, the car-park-full
+# hysteresis on the Free count, ISA-18.2 suppression of a cabinet's lamp alarms while the cabinet has lost its
+# communication or its mains (counted in the cabinet's alarm), the longest shelving, Confirm after Acknowledge.
+alarms:
+  severities: {lamp_failure: 300, comm_lost: 700, door_open: 500, mains_failure: 800, controller_fault: 900,
+               signal_lamp_failure: 600, sign_fault: 400, car_park_full: 200}
+  car_park_full: {full_at_free: 0, clear_at_free: 5}
+  flood: {suppress_children_on: [comm_lost, mains_failure], release_delay_s: 10}
+  shelving: {max_hours: 8}
+  confirm: true
+"""
+
+
 def site_yaml(seed: int) -> str:
     """The entry point of the site."""
     districts = "\n".join(f'  - {{id: {d[0]}, name: "{d[1]}"}}' for d in DISTRICTS)
@@ -836,6 +851,7 @@ historian:
         + LIGHTING_YAML
         + SECURITY_YAML
         + INCIDENTS_YAML
+        + ALARMS_YAML
     )
 
 
