@@ -193,6 +193,8 @@ class Historian:
         self._stopping = False
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="historian-writer")
+        # migrate now when the database is there, so that other services find the schema from the start
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._migrate_if_reachable)
         self._task = asyncio.create_task(self._run(), name="historian-writer")
         log.info("historian started on %s (journal %s)", self.backend, self.journal.directory)
 
@@ -411,6 +413,16 @@ class Historian:
             self._drain_to_journal()
             return False
         return bool(self._samples or self._others) or not self.journal.empty()
+
+    def _migrate_if_reachable(self) -> None:
+        """In the writer thread at start: bring the schema to head; if the database is away, the writer retries."""
+        if not self.migrate or self._migrated:
+            return
+        try:
+            upgrade_to_head(self.url, self.engine)
+            self._migrated = True
+        except Exception as exc:
+            log.warning("historian database not reachable at start (%s); data is journaled until it is", exc)
 
     def _connection(self) -> Any:
         """The writer's DB-API connection (connect and migrate on first use or after a failure)."""

@@ -32,6 +32,12 @@ def _site_arg(parser: argparse.ArgumentParser) -> None:
 def _port_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"OPC UA port (default {DEFAULT_PORT})")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
+    parser.add_argument("--data-dir", default="var", help="where the server keeps its files (default var/)")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="DEVELOPMENT ONLY: no security layer, an open None endpoint where anonymous may do everything",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,11 +111,19 @@ def _load(site_dir: str):  # type: ignore[no-untyped-def]
     return load_site(Path(site_dir))
 
 
+def _options(args: argparse.Namespace, **extra: Any) -> Any:
+    from scada.app import ServerOptions
+
+    if args.insecure:
+        log.warning("--insecure: no security layer; anyone who reaches the port may command the city")
+    return ServerOptions(host=args.host, port=args.port, data_dir=Path(args.data_dir), insecure=args.insecure, **extra)
+
+
 async def _serve(args: argparse.Namespace) -> None:
-    from scada.app import ControlServer, ServerOptions
+    from scada.app import ControlServer
 
     site = _load(args.site)
-    server = ControlServer(site, ServerOptions(host=args.host, port=args.port, historian_url=args.historian))
+    server = ControlServer(site, _options(args, historian_url=args.historian))
 
     async def start() -> None:
         await server.start()
@@ -155,11 +169,11 @@ def _terminate(child: subprocess.Popen) -> None:  # type: ignore[type-arg]
 
 
 async def _demo(args: argparse.Namespace) -> None:
-    from scada.app import ControlServer, ServerOptions
+    from scada.app import ControlServer
 
     site = _load(args.site)
     simulator = await asyncio.to_thread(_spawn_simulator, args)
-    server = ControlServer(site, ServerOptions(host=args.host, port=args.port))
+    server = ControlServer(site, _options(args))
     console: subprocess.Popen[bytes] | None = None
 
     async def start() -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Protocol
 
 from asyncua import Server, ua
 from asyncua.server.user_managers import UserManager
@@ -40,6 +40,38 @@ def software_version() -> str:
         return "0+unknown"
 
 
+class SecurityHooks(Protocol):
+    """What the security layer does to the server (scada.opcua.security.ServerSecurity)."""
+
+    def make_server(self, user_manager: UserManager | None) -> Server:
+        """The asyncua Server to use (with the secure transport)."""
+        ...
+
+    async def configure(self, server: Server) -> None:
+        """Certificate, endpoints, identity tokens and rules, after the server's own configuration."""
+        ...
+
+    async def install(self, city: CityServer, server: Server) -> None:
+        """Additions to the built address space, before the server listens."""
+        ...
+
+    async def uninstall(self) -> None:
+        """Undo install() when the server stops."""
+        ...
+
+
+class ServerExtension(Protocol):
+    """A layer installed into the built address space before the server listens (e.g. historical access)."""
+
+    async def install(self, city: CityServer, server: Server) -> None:
+        """Add to the server; called after the city's address space and sessions are in place."""
+        ...
+
+    async def uninstall(self) -> None:
+        """Undo install() when the server stops."""
+        ...
+
+
 class CityServer:
     """The city's OPC UA server: information model, value path, writes and method calls."""
 
@@ -53,6 +85,8 @@ class CityServer:
         incident_handler: IncidentHandler | None = None,
         user_manager: UserManager | None = None,
         security_policies: list[ua.SecurityPolicyType] | None = None,
+        security: SecurityHooks | None = None,
+        extensions: Sequence[ServerExtension] = (),
     ) -> None:
         self._site = site
         self._commands = command_service
@@ -61,6 +95,9 @@ class CityServer:
         self._incident_handler = incident_handler
         self._user_manager = user_manager
         self._security_policies = security_policies or [ua.SecurityPolicyType.NoSecurity]
+        self._security = security
+        self._extensions = list(extensions)
+        self._installed: list[ServerExtension] = []
         self._server: Server | None = None
         self._builder: SpaceBuilder | None = None
         self._writer: AddressSpaceWriter | None = None
@@ -125,10 +162,13 @@ class CityServer:
         async with self._lock:
             if self._server is not None:
                 return
-            server = Server(user_manager=self._user_manager)
+            security = self._security
+            server = security.make_server(self._user_manager) if security else Server(user_manager=self._user_manager)
             started = False
             try:
                 await self._configure(server)
+                if security is not None:
+                    await security.configure(server)
                 ns = await server.register_namespace(NAMESPACE_URI)
                 aspace = server.iserver.aspace
                 builder = build_address_space(aspace, ns, self._site)
@@ -143,12 +183,20 @@ class CityServer:
                 interceptor.install(server.iserver.attribute_service)
                 self._interceptor = interceptor
                 self._restore_sessions = install_session_factory(server.iserver)
+                if security is not None:
+                    self._builder = builder  # namespace_index for the hooks
+                    await security.install(self, server)
+                self._builder = builder
+                for extension in self._extensions:
+                    await extension.install(self, server)
+                    self._installed.append(extension)
                 started = True
                 await server.start()
                 if server.bserver is not None:
                     self._bound_port = server.bserver.port
             except BaseException:
                 await self._teardown(server, listening=started)
+                self._builder = None
                 raise
             self._server, self._builder, self._writer, self._incidents = server, builder, writer, incidents
             log.info("OPC UA server listening on %s", self.endpoint_url)
@@ -210,6 +258,10 @@ class CityServer:
         if self._restore_sessions is not None:
             self._restore_sessions()
             self._restore_sessions = None
+        if self._security is not None:
+            await _collect(errors, self._security.uninstall())
+        while self._installed:
+            await _collect(errors, self._installed.pop().uninstall())
         if errors:
             log.error("errors while stopping the OPC UA server: %s", "; ".join(map(repr, errors)))
 

@@ -26,7 +26,15 @@ from scada.site.sources import SourceError, describe, parse_yaml, read_text
 SECTION = "security"
 SITE_FILE = "site.yaml"
 DEFAULT_USERS_FILE = "users.yaml"
-SECURITY_FIELDS = ("users_file", "allow_anonymous_read", "permissions")
+SECURITY_FIELDS = (
+    "users_file",
+    "allow_anonymous_read",
+    "permissions",
+    "allow_none_endpoint",
+    "personal_data_retention_days",
+)
+DEFAULT_RETENTION_DAYS = 30
+MAX_RETENTION_DAYS = 3650
 
 _O, _OP, _E, _S, _SA = Role.OBSERVER, Role.OPERATOR, Role.ENGINEER, Role.SUPERVISOR, Role.SECURITY_ADMIN
 
@@ -60,6 +68,8 @@ class SecurityConfig:
     allow_anonymous_read: bool = False
     grants: Mapping[Permission, frozenset[Role]] = field(default_factory=lambda: dict(DEFAULT_GRANTS))
     calls: Mapping[str, frozenset[Role]] = field(default_factory=lambda: dict(DEFAULT_CALLS))
+    allow_none_endpoint: bool = False  # the unsecured endpoint (anonymous reading only); needs allow_anonymous_read
+    personal_data_retention_days: int = DEFAULT_RETENTION_DAYS  # reporters' contacts are purged after this
 
     def roles_for(self, permission: Permission | str) -> frozenset[Role]:
         """The roles granted a permission other than `call`."""
@@ -128,6 +138,23 @@ def parse_security(section: Any, folder: Path, label: str, lines: Mapping[str, i
         issue(f"{SECTION}.allow_anonymous_read", f"expected true or false, got {describe(anonymous)}")
         anonymous = False
 
+    none_endpoint = section.get("allow_none_endpoint", False)
+    if not isinstance(none_endpoint, bool):
+        issue(f"{SECTION}.allow_none_endpoint", f"expected true or false, got {describe(none_endpoint)}")
+        none_endpoint = False
+    elif none_endpoint and not anonymous:
+        issue(
+            f"{SECTION}.allow_none_endpoint",
+            "the None endpoint serves anonymous reading only: it needs allow_anonymous_read: true",
+        )
+    retention = section.get("personal_data_retention_days", DEFAULT_RETENTION_DAYS)
+    if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= MAX_RETENTION_DAYS:
+        issue(
+            f"{SECTION}.personal_data_retention_days",
+            f"expected a whole number of days 1..{MAX_RETENTION_DAYS}, got {describe(retention)}",
+        )
+        retention = DEFAULT_RETENTION_DAYS
+
     grants = dict(DEFAULT_GRANTS)
     calls = dict(DEFAULT_CALLS)
     permissions = section.get("permissions", {})
@@ -155,6 +182,8 @@ def parse_security(section: Any, folder: Path, label: str, lines: Mapping[str, i
         allow_anonymous_read=anonymous,
         grants=grants,
         calls=calls,
+        allow_none_endpoint=none_endpoint,
+        personal_data_retention_days=retention,
     )
 
 

@@ -82,7 +82,12 @@ security:
     expected = {
         (3, "security.users_file", "expected a file name, got the number 12"),
         (4, "security.allow_anonymous_read", "expected true or false, got 'yes'"),
-        (5, "security.colour", "unknown field (expected users_file, allow_anonymous_read, permissions)"),
+        (
+            5,
+            "security.colour",
+            "unknown field (expected users_file, allow_anonymous_read, permissions, allow_none_endpoint, "
+            "personal_data_retention_days)",
+        ),
         (7, "security.permissions.read[1]", "anonymous reading is turned on with security.allow_anonymous_read: true"),
         (
             8,
