@@ -718,6 +718,16 @@ class SqlHistoryManager(HistoryManager):
         """HistoryRead on behalf of a session (None: the server's own internal session)."""
         return await self.backend.history_read(params, session)
 
+    async def read_history_for_session(
+        self, params: ua.HistoryReadParameters, session: Any
+    ) -> list[ua.HistoryReadResult]:
+        """HistoryRead for a session object, which owns its continuation points (the session protocol)."""
+        return await self.backend.history_read(params, session)
+
+    def release_session(self, session: Any) -> None:
+        """Free the continuation points of a closing session (the session protocol)."""
+        self.backend.release_session(session)
+
     async def historize_data_change(self, node: Any, period: Any = None, count: int = 0) -> None:
         """Nothing to subscribe: the historian's ingest stores every historized tag."""
         _logger.debug("%s is historized by the SQL historian's ingest", node)
@@ -734,46 +744,26 @@ class SqlHistoryManager(HistoryManager):
         self.backend.continuations.clear()
 
 
-class HistorySessionMixin:
-    """Makes an asyncua session hand itself to the history manager, so continuation points are per session.
+class HistorySession(InternalSession):
+    """A plain asyncua session that hands itself to the history manager, so continuation points are per session.
 
-    Mixed into whatever session class the server already creates (the city server's own sessions, which make
-    the user visible to method calls), so both behaviours compose.
+    A server that makes sessions of its own (the city server does) gets the same behaviour by calling the
+    manager's `read_history_for_session` and `release_session` — see SqlHistoryManager.
     """
-
-    iserver: Any
 
     async def history_read(self, params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
         """HistoryRead with this session as the owner of its continuation points."""
         manager = self.iserver.history_manager
         if isinstance(manager, SqlHistoryManager):
-            return await manager.read_history(params, session=self)
+            return await manager.read_history_for_session(params, self)
         return await manager.read_history(params)
 
     async def close_session(self, delete_subs: bool = True) -> None:
         """Close, freeing this session's continuation points."""
         manager = self.iserver.history_manager
         if isinstance(manager, SqlHistoryManager):
-            manager.backend.release_session(self)
-        await super().close_session(delete_subs)  # type: ignore[misc]
-
-
-class HistorySession(HistorySessionMixin, InternalSession):
-    """A plain asyncua session with per-session history continuation points."""
-
-
-_COMBINED: dict[type, type] = {}
-
-
-def _with_history(base: type) -> type:
-    """The session class `base` with HistorySessionMixin in front (made once per base class)."""
-    if issubclass(base, HistorySessionMixin):
-        return base
-    combined = _COMBINED.get(base)
-    if combined is None:
-        combined = type(f"History{base.__name__}", (HistorySessionMixin, base), {})
-        _COMBINED[base] = combined
-    return combined
+            manager.release_session(self)
+        await super().close_session(delete_subs)
 
 
 def install_history(
@@ -809,22 +799,16 @@ def install_history(
     )
     iserver.history_manager = SqlHistoryManager(iserver, backend)
 
-    previous = iserver.__dict__.get("create_session")  # a factory installed before us (the city server's)
+    if "create_session" not in iserver.__dict__:  # a server with its own sessions calls the manager itself
 
-    def create_session(name: str, user: Any = None, external: bool = False) -> InternalSession:
-        """The server's session factory: the previous factory's sessions, with per-session history."""
-        if previous is None:
+        def create_session(name: str, user: Any = None, external: bool = False) -> InternalSession:
+            """The server's session factory, making HistorySessions."""
             if user is None:
                 return HistorySession(iserver, iserver.aspace, iserver.subscription_service, name, external=external)
             return HistorySession(
                 iserver, iserver.aspace, iserver.subscription_service, name, user=user, external=external
             )
-        session = (
-            previous(name, user=user, external=external) if user is not None else previous(name, external=external)
-        )
-        session.__class__ = _with_history(type(session))
-        return session
 
-    iserver.create_session = create_session  # type: ignore[method-assign]
+        iserver.create_session = create_session  # type: ignore[method-assign]
     backend.advertise()
     return backend

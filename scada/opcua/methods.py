@@ -50,6 +50,21 @@ class CommandExecutor(Protocol):
 class CitySession(InternalSession):
     """An asyncua session that makes its user visible to method callbacks (CURRENT_USER)."""
 
+    async def history_read(self, params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
+        """HistoryRead; a history manager that keeps state per session (continuation points) gets this session."""
+        manager = self.iserver.history_manager
+        read = getattr(manager, "read_history_for_session", None)
+        if read is not None:
+            return list(await read(params, self))
+        return list(await super().history_read(params))
+
+    async def close_session(self, delete_subs: bool = True) -> None:
+        """Close, letting a per-session history manager free what it holds for this session."""
+        release = getattr(self.iserver.history_manager, "release_session", None)
+        if release is not None:
+            release(self)
+        await super().close_session(delete_subs)
+
     async def call(self, params: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
         """The Call service, run with CURRENT_USER set to this session's user."""
         token = CURRENT_USER.set(self.user)

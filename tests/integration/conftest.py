@@ -52,7 +52,9 @@ async def post(free_port: int) -> AsyncIterator[Post]:
     sim = CitySimulator(site, seed=7, bind="free")
     await sim.start()
     rebind_endpoints(site, sim.endpoints)
-    server = ControlServer(site, ServerOptions(host="127.0.0.1", port=free_port, historian_url="", insecure=True, automation=False))
+    server = ControlServer(
+        site, ServerOptions(host="127.0.0.1", port=free_port, historian_url="", insecure=True, automation=False)
+    )
     await server.start()
     client = Client(server.endpoint_url, timeout=10)
     try:

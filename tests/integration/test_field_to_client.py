@@ -77,9 +77,7 @@ async def test_device_refusal_comes_back_as_its_status_code(post) -> None:
     await wait_value(post.node(f"Lighting/{lamp.cabinet_id}/CommunicationOk"), lambda dv: dv.Value.Value is True)
     await post.sim.set_fault(lamp.cabinet_id, "refuse")
     with pytest.raises(ua.UaStatusCodeError) as caught:
-        await post.node(lamp.path).call_method(
-            f"{post.ns}:SetLevel", ua.Variant(10.0, ua.VariantType.Double)
-        )
+        await post.node(lamp.path).call_method(f"{post.ns}:SetLevel", ua.Variant(10.0, ua.VariantType.Double))
     assert caught.value.code == Quality.BAD_DEVICE_FAILURE
     assert post.sim.device(lamp.cabinet_id).hr[LAMP_HR_BASE + lamp.index] != 10
 
@@ -88,9 +86,7 @@ async def test_out_of_range_call_never_reaches_the_device(post) -> None:
     lamp = next(post.site.lamps())
     before = post.sim.device(lamp.cabinet_id).requests
     with pytest.raises(ua.UaStatusCodeError) as caught:
-        await post.node(lamp.path).call_method(
-            f"{post.ns}:SetLevel", ua.Variant(150.0, ua.VariantType.Double)
-        )
+        await post.node(lamp.path).call_method(f"{post.ns}:SetLevel", ua.Variant(150.0, ua.VariantType.Double))
     assert caught.value.code == Quality.BAD_OUT_OF_RANGE
     # polls may have happened meanwhile, but no write: the setpoint register is untouched
     assert post.sim.device(lamp.cabinet_id).hr[LAMP_HR_BASE + lamp.index] != 150
