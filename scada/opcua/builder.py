@@ -42,6 +42,7 @@ from scada.opcua.nodes import (
     string_nodeid,
     typedef_of,
 )
+from scada.opcua.sitemap import build_console_support
 from scada.opcua.types import INCIDENT_TYPE, TypeBuilder, TypeInfo, access_level, build_types, variable_typedef
 from scada.site.model import Device, Site
 
@@ -445,6 +446,7 @@ def build_address_space(aspace: AddressSpace, ns: int, site: Site) -> SpaceBuild
         builder.build_folders()
         builder.build_site(site)
         builder.build_energy()
+        build_console_support(builder, site)  # SiteMap and per-cabinet LampStates (scada.opcua.sitemap)
     finally:
         if enabled:
             gc.freeze()

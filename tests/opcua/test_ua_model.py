@@ -317,4 +317,4 @@ async def test_translate_browse_path_and_batched_browse(city: City) -> None:
         for child in await node.get_children():
             if child.nodeid.NamespaceIndex == ns and not child.nodeid.Identifier.startswith("Types/"):
                 todo.append(child)
-    assert seen == 1 + 2 + 2 * (12 + 3) + 6 * (1 + 10 + 3)
+    assert seen == 1 + 2 + 2 * (12 + 1 + 3) + 6 * (1 + 10 + 3)  # a cabinet: 12 variables, LampStates, 3 properties
