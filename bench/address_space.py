@@ -76,7 +76,11 @@ async def run_project(site_arg: str) -> dict[str, Any]:
     now = utcnow()
     samples = {"Double": 1.5, "Boolean": True, "UInt16": 3, "UInt32": 4, "Int32": 1, "String": "x"}
     tags = server._builder.tags  # type: ignore[union-attr]
-    records = [ValueRecord(tag, samples[node.shape.meta["spec"].dtype], 0, now) for tag, node in tags.items()]
+    records = [
+        ValueRecord(tag, samples[node.shape.meta["spec"].dtype], 0, now)
+        for tag, node in tags.items()
+        if "spec" in node.shape.meta  # catalog variables (not the console's LampStates arrays)
+    ]
     for index in range(0, len(records), 1000):
         writer.apply(records[index : index + 1000])
     fed = rss_mb()

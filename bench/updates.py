@@ -66,7 +66,7 @@ async def main(site_arg: str, passes: int) -> None:
     await server.start()
     writer = server.writer
     tags = server._builder.tags  # type: ignore[union-attr]
-    dtypes = {tag: node.shape.meta["spec"].dtype for tag, node in tags.items()}
+    dtypes = {tag: node.shape.meta["spec"].dtype for tag, node in tags.items() if "spec" in node.shape.meta}
 
     def value(dtype: str, step: int) -> Any:
         return {
