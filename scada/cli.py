@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     _site_arg(serve)
     _port_args(serve)
     serve.add_argument("--historian", default=None, help="historian database URL ('' disables it)")
+    serve.add_argument("--public-port", type=int, default=None, help="serve the public parking feed on this port")
 
     simulate = sub.add_parser("simulate", help="run the field devices of a site (Modbus TCP simulators)")
     _site_arg(simulate)
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--speed", type=float, default=1.0)
     demo.add_argument("--control-port", type=int, default=8502, help="fault-injection API of the simulators")
+    demo.add_argument("--public-port", type=int, default=8080, help="public parking feed port (default 8080)")
 
     check = sub.add_parser("check", help="validate a site configuration and print its summary")
     _site_arg(check)
@@ -116,7 +118,14 @@ def _options(args: argparse.Namespace, **extra: Any) -> Any:
 
     if args.insecure:
         log.warning("--insecure: no security layer; anyone who reaches the port may command the city")
-    return ServerOptions(host=args.host, port=args.port, data_dir=Path(args.data_dir), insecure=args.insecure, **extra)
+    return ServerOptions(
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir),
+        insecure=args.insecure,
+        public_api_port=args.public_port,
+        **extra,
+    )
 
 
 async def _serve(args: argparse.Namespace) -> None:
