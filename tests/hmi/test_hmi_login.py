@@ -1,0 +1,128 @@
+"""Logging in: who is logged in is shown, wrong credentials are refused, and what the role may not do is disabled."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import running_post
+from hmikit import DEMO_PASSWORDS, FAST, ROOT, Stack, wait_for
+from PyQt6.QtWidgets import QPushButton
+
+from drivers.modbus.registers import TRAF_HR_PLAN
+from hmi.client import ConnectionState, ConsoleClient, ConsoleError, Credentials, LoginError
+from hmi.panels import ControllerPanel
+from hmi.security import ensure_certificate
+from scada.catalog import Kind
+from scada.model import Quality
+
+
+async def test_login_shows_who_is_logged_in(tmp_path: Path, free_port: int) -> None:
+    async with running_post(tmp_path, free_port, user="operator") as post:
+        window = post.console.window
+        assert post.console.client.state is ConnectionState.CONNECTED
+        assert "operator" in window.user_label.text()
+        assert "security Basic256Sha256/SignAndEncrypt" in window.user_label.text()
+        assert "connected to" in window.connection_label.text()
+        permissions = post.console.permissions
+        assert permissions.discovered
+        # the server answered UserExecutable for the shared methods of every kind and for the incidents
+        assert {target for target, _method in permissions.executable} >= {
+            "lamp",
+            "cabinet",
+            "controller",
+            "sign",
+            "parking_site",
+            "incident",
+        }
+        assert ("sign", "Display") in permissions.executable
+        assert ("lamp", "LevelSetpoint") in permissions.writable
+
+
+async def test_wrong_password_anonymous_untrusted_and_unreachable_are_refused(tmp_path: Path, free_port: int) -> None:
+    stack = Stack(free_port, tmp_path)
+    await stack.start()
+    try:
+        wrong = ConsoleClient(Credentials(stack.url, "operator", "not-the-password", stack.security), FAST)
+        with pytest.raises(LoginError, match="refused the login"):
+            await wrong.connect()
+        assert wrong.state is ConnectionState.IDLE
+        anonymous = ConsoleClient(Credentials(stack.url, security=stack.security), FAST)
+        with pytest.raises(LoginError):
+            await anonymous.connect()
+        unsecured = ConsoleClient(Credentials(stack.url, "operator", DEMO_PASSWORDS["operator"]), FAST)
+        with pytest.raises(ConsoleError):
+            await unsecured.connect()
+        # a console whose certificate the server does not trust: told how to get it trusted
+        stranger = await ensure_certificate(tmp_path / "stranger")
+        untrusted = ConsoleClient(
+            Credentials(
+                stack.url,
+                "operator",
+                DEMO_PASSWORDS["operator"],
+                f"Basic256Sha256,SignAndEncrypt,{stranger.cert},{stranger.key}",
+            ),
+            FAST,
+        )
+        with pytest.raises(LoginError) as caught:
+            await untrusted.connect()
+        assert f"cityscada pki trust {stranger.thumbprint[:16]}" in str(caught.value)
+        assert stack.server is not None and stack.server.security is not None
+        rejected = [e.thumbprint for e in stack.server.security.pki.entries() if e.state == "rejected"]
+        assert stranger.thumbprint in rejected
+    finally:
+        await stack.stop()
+    nobody = ConsoleClient(Credentials(stack.url, "operator", DEMO_PASSWORDS["operator"], stack.security), FAST)
+    with pytest.raises(ConsoleError) as refused:
+        await nobody.connect()
+    assert not isinstance(refused.value, LoginError)
+    await asyncio.sleep(0.1)
+
+
+async def test_a_refused_command_is_disabled_for_the_role(tmp_path: Path, free_port: int) -> None:
+    async with running_post(tmp_path, free_port, user="operator") as post:  # intersections: engineer, supervisor
+        assert post.console.panels is not None and post.console.model is not None
+        ref = post.console.model.ref("TLC-001")
+        assert ref is not None
+        panel = post.console.panels.open(ref)
+        assert isinstance(panel, ControllerPanel)
+        await wait_for(lambda: not post.console.panels.opening, what="the panel's watch")  # type: ignore[union-attr]
+        select = panel.findChild(QPushButton, "selectPlan")
+        assert select is not None and select.isEnabled()
+        before = post.stack.sim.device("TLC-001").hr[TRAF_HR_PLAN]
+        panel.plan.setValue(9)
+        select.click()
+        await wait_for(lambda: panel.last_answer is not None, what="the answer")
+        assert panel.last_answer is not None and panel.last_answer.status == Quality.BAD_USER_ACCESS_DENIED
+        assert "BadUserAccessDenied" in panel.answer.text()
+        assert post.stack.sim.device("TLC-001").hr[TRAF_HR_PLAN] == before
+        assert not select.isEnabled() and "may not" in select.toolTip()
+        assert not post.console.permissions.may_call(Kind.CONTROLLER, "SelectPlan")
+        # what the operator may do stays enabled
+        assert post.console.permissions.may_call(Kind.SIGN, "Display")
+        assert "commands allowed" in post.console.window.user_label.text()
+
+
+async def test_command_line_refuses_a_wrong_password(tmp_path: Path, free_port: int) -> None:
+    stack = Stack(free_port, tmp_path)
+    await stack.start()
+    try:
+        command = [sys.executable, "-m", "hmi", "--url", stack.url, "--user", "operator", "--password-stdin"]
+        command += ["--security", stack.security, "--layout-file", str(tmp_path / "layout.ini")]
+        done = await asyncio.to_thread(
+            subprocess.run,
+            command,
+            input="wrong-password\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+        )
+    finally:
+        await stack.stop()
+    assert done.returncode == 2, done.stderr
+    assert "refused the login" in done.stderr
