@@ -58,6 +58,7 @@ class Console(QObject):
         self.panels: PanelArea | None = None
         self.map_watch: Watch | None = None
         self.times: dict[str, float] = {}
+        self.cpu_times: dict[str, float] = {}
         self.window.banner.follow(client)
         self.window.map.device_activated.connect(self.open_panel)
         self.permissions.changed.connect(self._show_user)
@@ -71,6 +72,7 @@ class Console(QObject):
 
         def mark(step: str) -> None:
             self.times[step] = time.perf_counter() - started
+            self.cpu_times[step] = time.process_time()  # the process's CPU time (s) at that step
 
         await self.client.connect()
         mark("connected")

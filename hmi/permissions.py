@@ -13,6 +13,7 @@ The user's role names are shown when the server publishes them; this server does
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -97,11 +98,14 @@ class Permissions(QObject):
             for spec in VARIABLES[kind]:
                 if spec.writable:
                     write_paths.append(((kind.value, spec.name), f"{layer.paths[0]}/{spec.name}"))
-        for target, path in objects:
-            try:
-                methods = await client.browse_methods(path)
-            except (ConsoleError, ua.UaError, OSError, TimeoutError) as exc:
-                log.info("methods of %s not browsed: %s", path, exc)
+        browsed = await asyncio.gather(
+            *(client.browse_methods(path) for _target, path in objects), return_exceptions=True
+        )
+        for (target, path), methods in zip(objects, browsed, strict=True):
+            if isinstance(methods, BaseException):
+                if not isinstance(methods, ConsoleError | ua.UaError | OSError | TimeoutError):
+                    raise methods
+                log.info("methods of %s not browsed: %s", path, methods)
                 continue
             method_nodes.extend(((target, name), nodeid) for name, nodeid in methods.items())
         if method_nodes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from asyncua import ua
+from PyQt6 import sip
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
@@ -221,6 +222,9 @@ class DevicePanel(QWidget):
             answer = await self.context.client.call(self.ref.path, method, *args)
         finally:
             self._pending -= 1
+        if sip.isdeleted(self):  # the panel was closed while the device answered
+            self.context.permissions.learn(self.kind, method, answer.status)
+            return answer
         self.show_answer(method, answer, time.perf_counter() - started)
         self.context.permissions.learn(self.kind, method, answer.status)
         self.apply_permissions()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PyQt6.QtWidgets import QApplication
 
 from drivers.sim.runner import CitySimulator
-from hmi.client import ClientOptions
+from hmi.client import ClientOptions, ConsoleClient, Credentials
+from hmi.console import Console
 from hmi.security import ConsoleCertificate, ensure_certificate
 from scada.app import ControlServer, ServerOptions
 from scada.site.loader import load_site, rebind_endpoints
@@ -124,3 +127,51 @@ async def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout} s")
         await asyncio.sleep(0.02)
+
+
+@dataclass
+class Post:
+    """A running control post and a console logged in to it."""
+
+    stack: Stack
+    console: Console
+    folder: Path
+
+
+async def open_console(stack: Stack, folder: Path, user: str = "operator") -> Console:
+    """A console logged in as `user` (demo password), started offscreen, its layout kept in `folder`."""
+    client = ConsoleClient(Credentials(stack.url, user, DEMO_PASSWORDS[user], stack.security), FAST)
+    console = Console(client, folder / "console.ini")
+    try:
+        await console.start()
+    except BaseException:
+        await close_console(console)
+        raise
+    return console
+
+
+async def close_console(console: Console) -> None:
+    """Stop a console and close its window."""
+    await console.stop()
+    console.window.dispose()
+    console.window.deleteLater()
+
+
+@contextlib.asynccontextmanager
+async def running_post(folder: Path, port: int, user: str = "operator") -> AsyncIterator[Post]:
+    """Simulators, a control server on `port` and a console, all stopped before the test returns.
+
+    Not fixtures: pytest-qt processes Qt events between a test and its fixtures' teardown, when no asyncio loop
+    runs; everything is therefore started and stopped inside the test's own coroutine.
+    """
+    stack = Stack(port, folder)
+    await stack.start()
+    try:
+        console = await open_console(stack, folder, user)
+        try:
+            yield Post(stack, console, folder)
+        finally:
+            await close_console(console)
+    finally:
+        await stack.stop()
+        await asyncio.sleep(0.1)  # let the closing transports' callbacks run while the loop runs

@@ -8,16 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import running_post
-from hmikit import DEMO_PASSWORDS, FAST, ROOT, Stack, wait_for
+from hmikit import DEMO_PASSWORDS, FAST, ROOT, Stack, running_post, wait_for
 from PyQt6.QtWidgets import QPushButton
 
 from drivers.modbus.registers import TRAF_HR_PLAN
 from hmi.client import ConnectionState, ConsoleClient, ConsoleError, Credentials, LoginError
+from hmi.login import LoginDialog
 from hmi.panels import ControllerPanel
-from hmi.security import ensure_certificate
+from hmi.security import certificate_uri, console_uri, ensure_certificate, resolve_security
 from scada.catalog import Kind
 from scada.model import Quality
+
+pytestmark = pytest.mark.qt
 
 
 async def test_login_shows_who_is_logged_in(tmp_path: Path, free_port: int) -> None:
@@ -126,3 +128,44 @@ async def test_command_line_refuses_a_wrong_password(tmp_path: Path, free_port: 
         await stack.stop()
     assert done.returncode == 2, done.stderr
     assert "refused the login" in done.stderr
+
+
+async def test_login_dialog_returns_what_was_typed() -> None:
+    dialog = LoginDialog(Credentials("opc.tcp://scada:4840/cityscada", "operator"))
+    asked = asyncio.ensure_future(dialog.ask())
+    await asyncio.sleep(0.05)
+    assert dialog.isVisible() and dialog.security.text() == "auto"
+    dialog.password.setText("s3cret")
+    dialog.security.setText("none")
+    dialog.accept()
+    typed = await asyncio.wait_for(asked, 5)
+    assert typed == Credentials("opc.tcp://scada:4840/cityscada", "operator", "s3cret", "none")
+    dialog.show_error("the server refused the login")
+    assert dialog.error.text() == "the server refused the login" and dialog.password.text() == ""
+    asked = asyncio.ensure_future(dialog.ask())
+    await asyncio.sleep(0.05)
+    dialog.reject()
+    assert await asyncio.wait_for(asked, 5) is None
+    dialog.deleteLater()
+
+
+async def test_security_option_resolution(tmp_path: Path) -> None:
+    assert await resolve_security("none", "operator", tmp_path) is None
+    assert await resolve_security("auto", None, tmp_path) is None
+    own = await resolve_security("auto", "operator", tmp_path)
+    assert own is not None
+    policy, mode, cert, key = own.split(",")
+    assert (policy, mode) == ("Basic256Sha256", "SignAndEncrypt")
+    assert written_privately(cert, key)
+    assert certificate_uri(Path(cert)) == console_uri()
+    again = await resolve_security("Aes256_Sha256_RsaPss,Sign", "operator", tmp_path)
+    assert again == f"Aes256_Sha256_RsaPss,Sign,{cert},{key}"  # the same certificate, kept
+    given = "Basic256Sha256,SignAndEncrypt,/etc/c.der,/etc/k.pem"
+    assert await resolve_security(given, "operator", tmp_path) == given
+    with pytest.raises(ValueError, match="expected none, auto"):
+        await resolve_security("Basic256Sha256", "operator", tmp_path)
+
+
+def written_privately(cert: str, key: str) -> bool:
+    """Both files exist and the key is readable by its owner only."""
+    return Path(cert).is_file() and Path(key).is_file() and Path(key).stat().st_mode & 0o777 == 0o600

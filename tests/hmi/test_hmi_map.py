@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import running_post
-from hmikit import Stack, wait_for
+import pytest
+from hmikit import Stack, running_post, wait_for
 
 from hmi import theme
 from hmi.console import Console
 from hmi.model import MAP_KINDS, MapState
 from scada.catalog import Kind
+
+pytestmark = pytest.mark.qt
 
 
 async def test_map_shows_every_device_of_the_site(tmp_path: Path, free_port: int) -> None:

@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import QLabel
 
 from hmi import theme
 from hmi.mainwindow import MainWindow
-from hmi.mapview import CityMap, CityScatter, recolour
+from hmi.mapview import CityMap
 from hmi.model import (
     LAMP_ABSENT,
     LAMP_CODE_MASK,
@@ -37,6 +37,7 @@ from hmi.model import (
 )
 from hmi.panels.signpreview import SignPreview
 from hmi.permissions import Permissions
+from hmi.scatter import CityScatter, recolour
 from hmi.values import NOT_CONNECTED, Change, format_value, status_text
 from hmi.watches import WatchTable
 from scada import lampstates
@@ -47,6 +48,8 @@ from scada.site.loader import load_site
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 3, 18, tzinfo=UTC)
+
+pytestmark = pytest.mark.qt
 
 
 @pytest.fixture(scope="module")

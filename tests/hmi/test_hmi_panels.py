@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Post, running_post
-from hmikit import wait_for
+import pytest
+from hmikit import Post, running_post, wait_for
 from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QPushButton
@@ -14,6 +14,8 @@ from drivers.modbus.registers import LAMP_HR_BASE, LIGHT_HR_COMMAND, PARK_HR_DIS
 from hmi.model import DeviceRef
 from hmi.panels import CabinetPanel, ControllerPanel, DevicePanel, LampPanel, ParkingPanel, SignPanel
 from scada.catalog import Kind
+
+pytestmark = pytest.mark.qt
 
 
 def ref_of(post: Post, device_id: str) -> DeviceRef:

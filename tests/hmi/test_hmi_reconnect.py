@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import running_post
-from hmikit import wait_for
+import pytest
+from hmikit import running_post, wait_for
 
 from hmi import theme
 from hmi.client import ConnectionState
 from hmi.model import MapState
 from hmi.panels import ParkingPanel
 from scada.model import Quality
+
+pytestmark = pytest.mark.qt
 
 
 async def test_server_loss_shows_the_banner_and_restart_recovers(tmp_path: Path, free_port: int) -> None:
