@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from scada.commands import CommandService
-from scada.energy_live import LightingPower
 from scada.lifecycle import ServiceGroup
 from scada.model import Driver, ValueRecord, utcnow
 from scada.router import TagRouter
@@ -40,6 +39,8 @@ class ServerOptions:
     public_api_port: int | None = None  # None: the site's public_api section (absent: no public feed)
     hostnames: Sequence[str] | None = None  # names in the server certificate (default: this machine's)
     automation: bool = True  # lighting automation and parking guidance (off for some tests and benchmarks)
+    clock: Any = None  # site time of the automation and energy figures (None: real time; an accelerated clock
+    #                    runs a night in a minute against simulators started at the same time and speed)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,11 +72,42 @@ def site_historian_url(site: Site, data_dir: Path) -> str:
     return url
 
 
+def energy_tags(site: Site) -> list[str]:
+    """The Energy variables' tags: the city's and each district's."""
+    from scada.opcua.energy import ENERGY_VARS, district_prefix
+
+    prefixes = ["Energy", *(district_prefix(d) for d in site.districts)]
+    return [f"{prefix}/{spec.name}" for prefix in prefixes for spec in ENERGY_VARS]
+
+
+class EnergyReportAccess:
+    """The server extension adding GetEnergyReport to the Energy folder (answered by the energy figures)."""
+
+    def __init__(self, site: Site, figures: Any) -> None:
+        self._site = site
+        self._figures = figures
+
+    async def install(self, city: Any, server: Any) -> None:
+        """Add and bind the method."""
+        from scada.energy_figures import CITY
+        from scada.opcua.energy import EnergyBucket, EnergyReportMethod
+
+        async def handler(scope: str, start: Any, end: Any, bucket_s: int) -> list[EnergyBucket]:
+            rows = await self._figures.report(CITY if scope == "City" else scope, start, end, bucket_s)
+            return [EnergyBucket(when, energy, baseline) for when, energy, baseline in rows]
+
+        EnergyReportMethod(city.builder, self._site, handler).install()
+
+    async def uninstall(self) -> None:
+        """Nothing to undo: the method goes away with the address space."""
+
+
 class HistoryAccess:
     """The server extension answering HistoryRead from the historian (installed before the server listens)."""
 
-    def __init__(self, historian: Any) -> None:
+    def __init__(self, historian: Any, extra_tags: Sequence[str] = ()) -> None:
         self._historian = historian
+        self._extra = frozenset(extra_tags)
 
     async def install(self, city: Any, server: Any) -> None:
         """Install the SQL history backend on the city's namespace."""
@@ -89,6 +121,8 @@ class HistoryAccess:
         def tag_for_nodeid(nodeid: ua.NodeId) -> str | None:
             if nodeid.NamespaceIndex != ns or not isinstance(nodeid.Identifier, str):
                 return None
+            if nodeid.Identifier in self._extra:
+                return nodeid.Identifier
             found = catalog_spec(nodeid.Identifier)
             return nodeid.Identifier if found is not None and found[1].historized else None
 
@@ -128,7 +162,7 @@ class ControlServer:
         if self.historian is not None:
             self.router.add_sink("historian", self.historian.submit)
             self.commands.add_audit_sink(self.historian.record_command)
-            extensions.append(HistoryAccess(self.historian))
+            extensions.append(HistoryAccess(self.historian, energy_tags(site)))
             self._group.add("historian", self.historian)
 
         self.security = None
@@ -141,6 +175,7 @@ class ControlServer:
             server_kwargs = self.security.server_kwargs()
 
         self.incidents, incident_extras = self._build_incidents()
+        self.energy = self._build_energy(extensions)
         self.server = CityServer(
             site,
             self.commands,
@@ -154,6 +189,7 @@ class ControlServer:
             self.security.attach(historian=self.historian, incidents=self.incidents)
             self._group.add("personal-data", self.security.personal)
         self._group.add("opcua-server", self.server)
+        self._group.add("energy-figures", self.energy)
         self.router.add_sink("address-space", self._to_address_space)
 
         from scada.lampstates import LampStates
@@ -165,10 +201,6 @@ class ControlServer:
         for name, service in incident_extras:
             self._group.add(name, service)
 
-        self.power = LightingPower(site, self.router.publish)
-        self.router.add_sink("lighting-power", self.power)
-        self._group.add("lighting-power", self.power)
-
         self.drivers = build_drivers(site, self.router)
         for driver in self.drivers:
             self.commands.register_driver(driver)
@@ -178,7 +210,7 @@ class ControlServer:
         if options.automation and "lighting" in site.settings:
             from scada.lighting.service import LightingService
 
-            self.lighting = LightingService(site, self.commands, self.router, stop_flush_s=0.5)
+            self.lighting = LightingService(site, self.commands, self.router, clock=options.clock, stop_flush_s=0.5)
             self._group.add("lighting", self.lighting)
         self._build_parking_guidance()
         self._build_public_feed()
@@ -221,8 +253,11 @@ class ControlServer:
         if self.security is not None:
             policy = self.security.policy
 
-            def authorize(user: Any, permission: str) -> None:
-                policy.require(user, permission)
+            def authorize(user: Any, method: str) -> None:
+                # ConfirmAction / ChangeAction / CancelAction steer an incident's response: the right to close the
+                # incident (which cancels every action); each device command is then checked against the user's
+                # own `call` rights. (The method name is not a Permission: policy.require raised ValueError.)
+                policy.require_call(user, "incident", "close")
 
         extras: list[tuple[str, Any]] = [("device-holds", self.holds)]
         extras.append(
@@ -249,6 +284,26 @@ class ControlServer:
             "alarm-conditions", _Deferred(lambda: OpcUaConditions(self.server, engine, authorize=authorize))
         )
         return engine
+
+    def _build_energy(self, extensions: list[Any]) -> Any:
+        """The energy figures (a router sink, published as Energy variables) and GetEnergyReport."""
+        from scada.energy_figures import EnergyFigures, HistorianEnergy
+
+        history = None
+        if self.historian is not None:
+            from historian.jobs import HistorianJobs
+            from scada.opcua.energy import ENERGY_VARS
+
+            specs = {spec.name: spec for spec in ENERGY_VARS}
+            for tag in energy_tags(self.site):
+                spec = specs[tag.rsplit("/", 1)[1]]
+                self.historian.register_tag(tag, tag_class="energy", unit=spec.unit, eu_range=spec.eu_range)
+            history = HistorianEnergy(self.historian.engine, self.site)
+            self._group.add("historian-jobs", HistorianJobs(self.historian, self.site))
+        figures = EnergyFigures(self.site, self.router.publish, clock=self.options.clock, history=history)
+        self.router.add_sink("energy-figures", figures)  # started with the live figures, once the server runs
+        extensions.append(EnergyReportAccess(self.site, figures))
+        return figures
 
     def _build_parking_guidance(self) -> None:
         if not self.options.automation or "parking_guidance" not in self.site.settings:

@@ -48,19 +48,6 @@ from scada.site.model import Device, Site
 
 CITY = "City"
 FOLDERS = ("Lighting", "Traffic", "Signs", "Parking", "Incidents", "Energy")
-ENERGY_VARS: tuple[VarSpec, ...] = (
-    VarSpec("LightingPowerKW", "Double", "kW", (0.0, 10000.0), historized=True, description="lighting power now"),
-    VarSpec("LightingEnergyKWhToday", "Double", "kWh", (0.0, 1.0e6), historized=True, description="since midnight"),
-    VarSpec(
-        "LightingSavingsPercent",
-        "Double",
-        "%",
-        (-100.0, 100.0),
-        historized=True,
-        description="energy saved against the legacy installation's baseline over the reporting period",
-    ),
-)
-ENERGY_SAMPLING_MS = 1000.0
 _VT = ua.VariantType
 _OBJECT = ua.NodeClass.Object
 _VARIABLE = ua.NodeClass.Variable
@@ -355,12 +342,17 @@ class SpaceBuilder:
         ):
             self.add_devices(node, HAS_COMPONENT, parking.sensors, float(parking.endpoint.poll_ms))
 
-    def build_energy(self) -> None:
-        """The Energy variables (fed through the value path as tags Energy/<Name>) with their EURange/units."""
-        folder = self.folders["Energy"]
-        inverse = self.inverse_to(folder, HAS_COMPONENT)
+    def build_energy(self, site: Site | None = None) -> None:
+        """The Energy variables of the city and of each district of `site` (scada.opcua.energy)."""
+        from scada.opcua.energy import build_energy
+
+        build_energy(self, site)
+
+    def add_energy_variables(self, parent: Any, prefix: str, specs: Sequence[VarSpec], sampling_ms: float) -> None:
+        """Variables `prefix/<name>` under `parent` (HasComponent), fed through the value path, with EURange/units."""
+        inverse = self.inverse_to(parent, HAS_COMPONENT)
         typebuilder = TypeBuilder(self.aspace, self.ns)
-        for spec in ENERGY_VARS:
+        for spec in specs:
             template = _VarTemplate(
                 spec=spec,
                 browse=ua.QualifiedName(spec.name, self.ns),
@@ -369,15 +361,15 @@ class SpaceBuilder:
                 typedef_ref=self._typedef_ref(variable_typedef(spec)),
                 property_refs=[],
             )
-            path = f"Energy/{spec.name}"
+            path = f"{prefix}/{spec.name}"
             node = VariableNode(
                 string_nodeid(path, self.ns),
                 [inverse, template.typedef_ref],
-                self._variable_shape(template, ENERGY_SAMPLING_MS, {"type": None, "kind": None}),
+                self._variable_shape(template, sampling_ms, {"type": None, "kind": None}),
                 ValueAttribute(INITIAL_VALUE),
             )
             self._insert(node)
-            folder.references.append(
+            parent.references.append(
                 ua.ReferenceDescription(
                     HAS_COMPONENT, True, node.nodeid, template.browse, template.display, _VARIABLE, template.typedef
                 )
@@ -445,7 +437,7 @@ def build_address_space(aspace: AddressSpace, ns: int, site: Site) -> SpaceBuild
         builder.build_types()
         builder.build_folders()
         builder.build_site(site)
-        builder.build_energy()
+        builder.build_energy(site)
         build_console_support(builder, site)  # SiteMap and per-cabinet LampStates (scada.opcua.sitemap)
     finally:
         if enabled:
@@ -470,7 +462,6 @@ def device_at(site: Site, ns: int, nodeid: ua.NodeId) -> Device | None:
 
 __all__ = [
     "CITY",
-    "ENERGY_VARS",
     "FOLDERS",
     "INCIDENT_TYPE",
     "BuildStats",

@@ -123,6 +123,13 @@ class CityServer:
         return self._writer
 
     @property
+    def builder(self) -> SpaceBuilder:
+        """The address-space builder (for extensions adding nodes before the server listens)."""
+        if self._builder is None:
+            raise RuntimeError("the OPC UA server is not started")
+        return self._builder
+
+    @property
     def namespace_index(self) -> int:
         """The index of urn:cityscada:city in this server's NamespaceArray (available once started)."""
         if self._builder is None:

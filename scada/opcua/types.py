@@ -73,11 +73,12 @@ def argument(arg: ArgSpec) -> ua.Argument:
     if arg.low is not None and arg.high is not None:
         bounds = f"range {arg.low:g}..{arg.high:g}" if arg.dtype != "String" else f"at most {arg.high:g} characters"
         description = f"{description} ({bounds})" if description else bounds
+    array = arg.dtype.endswith("[]")  # "Double[]": a one-dimensional array of Double
     return ua.Argument(
         Name=arg.name,
-        DataType=data_type_id(arg.dtype),
-        ValueRank=-1,
-        ArrayDimensions=[],
+        DataType=data_type_id(arg.dtype.removesuffix("[]")),
+        ValueRank=1 if array else -1,
+        ArrayDimensions=[0] if array else [],
         Description=ua.LocalizedText(description),
     )
 
