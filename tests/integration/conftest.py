@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from asyncua import Client
 
 from drivers.sim.runner import CitySimulator
 from scada.app import ControlServer, ServerOptions
-from scada.catalog import NAMESPACE_URI
+from scada.catalog import ENDPOINT_PATH, NAMESPACE_URI
 from scada.site.loader import load_site, rebind_endpoints
 from scada.site.model import Site
 
@@ -45,19 +46,20 @@ def _fields(endpoint) -> dict:  # type: ignore[no-untyped-def]
     return {name: getattr(endpoint, name) for name in endpoint.__dataclass_fields__}
 
 
-@pytest.fixture
-async def post(free_port: int) -> AsyncIterator[Post]:
-    """Simulators on free ports, the control server on another, and a connected OPC UA client."""
+@contextlib.asynccontextmanager
+async def running_post(port: int, historian_url: str = "", data_dir: Path | None = None) -> AsyncIterator[Post]:
+    """Simulators on free ports, the control server (insecure, automation off) on `port`, a connected client."""
     site = fast_site()
     sim = CitySimulator(site, seed=7, bind="free")
     await sim.start()
     rebind_endpoints(site, sim.endpoints)
-    server = ControlServer(
-        site, ServerOptions(host="127.0.0.1", port=free_port, historian_url="", insecure=True, automation=False)
-    )
-    await server.start()
-    client = Client(server.endpoint_url, timeout=10)
+    options = ServerOptions(host="127.0.0.1", port=port, historian_url=historian_url, insecure=True, automation=False)
+    if data_dir is not None:
+        options = replace(options, data_dir=data_dir)
+    server = ControlServer(site, options)
+    client = Client(f"opc.tcp://127.0.0.1:{port}{ENDPOINT_PATH}", timeout=10)
     try:
+        await server.start()
         await client.connect()
         ns = await client.get_namespace_index(NAMESPACE_URI)
         yield Post(site, sim, server, client, ns)
@@ -65,3 +67,17 @@ async def post(free_port: int) -> AsyncIterator[Post]:
         await client.disconnect()
         await server.stop()
         await sim.stop()
+
+
+@pytest.fixture
+async def post(free_port: int) -> AsyncIterator[Post]:
+    """The stack without historian."""
+    async with running_post(free_port) as running:
+        yield running
+
+
+@pytest.fixture
+async def historian_post(free_port: int, tmp_path: Path) -> AsyncIterator[Post]:
+    """The stack with an SQLite historian in the test's folder."""
+    async with running_post(free_port, f"sqlite:///{tmp_path / 'history.sqlite'}", tmp_path) as running:
+        yield running

@@ -6,19 +6,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from asyncua import Client, ua
 from sqlalchemy import insert
 
-from drivers.sim.runner import CitySimulator
 from historian.schema import EnergyInterval, to_us
-from scada.app import ControlServer, ServerOptions
-from scada.catalog import NAMESPACE_URI
-from scada.site.loader import rebind_endpoints
+from scada.app import ControlServer
 
-from .conftest import fast_site
+from .conftest import Post
 
 FIGURES = (
     "LightingPowerKW",
@@ -30,29 +26,8 @@ FIGURES = (
 
 
 @pytest.fixture
-async def stack(free_port: int, tmp_path: Path) -> AsyncIterator[tuple[ControlServer, Client, int]]:
-    site = fast_site()
-    sim = CitySimulator(site, seed=5, bind="free")
-    await sim.start()
-    rebind_endpoints(site, sim.endpoints)
-    options = ServerOptions(
-        host="127.0.0.1",
-        port=free_port,
-        historian_url=f"sqlite:///{tmp_path / 'history.sqlite'}",
-        data_dir=tmp_path,
-        insecure=True,
-        automation=False,
-    )
-    server = ControlServer(site, options)
-    await server.start()
-    client = Client(server.endpoint_url, timeout=10)
-    try:
-        await client.connect()
-        yield server, client, await client.get_namespace_index(NAMESPACE_URI)
-    finally:
-        await client.disconnect()
-        await server.stop()
-        await sim.stop()
+async def stack(historian_post: Post) -> AsyncIterator[tuple[ControlServer, Client, int]]:
+    yield historian_post.server, historian_post.client, historian_post.ns
 
 
 async def test_city_and_district_figures_are_published_and_historized(stack) -> None:

@@ -6,43 +6,19 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from asyncua import Client, ua
 
 from drivers.sim.runner import CitySimulator
-from scada.app import ControlServer, ServerOptions
-from scada.catalog import NAMESPACE_URI
-from scada.site.loader import rebind_endpoints
+from scada.app import ControlServer
 
-from .conftest import fast_site
+from .conftest import Post
 
 
 @pytest.fixture
-async def stack(free_port: int, tmp_path: Path) -> AsyncIterator[tuple[ControlServer, CitySimulator, Client, int]]:
-    site = fast_site()
-    sim = CitySimulator(site, seed=11, bind="free")
-    await sim.start()
-    rebind_endpoints(site, sim.endpoints)
-    options = ServerOptions(
-        host="127.0.0.1",
-        port=free_port,
-        historian_url=f"sqlite:///{tmp_path / 'history.sqlite'}",
-        data_dir=tmp_path,
-        insecure=True,
-        automation=False,
-    )
-    server = ControlServer(site, options)
-    await server.start()
-    client = Client(server.endpoint_url, timeout=10)
-    try:
-        await client.connect()
-        yield server, sim, client, await client.get_namespace_index(NAMESPACE_URI)
-    finally:
-        await client.disconnect()
-        await server.stop()
-        await sim.stop()
+async def stack(historian_post: Post) -> AsyncIterator[tuple[ControlServer, CitySimulator, Client, int]]:
+    yield historian_post.server, historian_post.sim, historian_post.client, historian_post.ns
 
 
 async def test_occupancy_history_is_read_back_raw_and_processed(stack) -> None:
