@@ -16,20 +16,19 @@ is reported together as a ConfigError of ConfigIssues naming site.yaml, the line
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from scada.alarms.definitions import ALARM_KINDS, FLOOD_PARENTS, KINDS_BY_KEY
-from scada.model import ConfigError, ConfigIssue
+from scada.model import ConfigError
 from scada.site.model import Site
-from scada.site.sources import SourceError, describe, parse_yaml, read_text
+from scada.site.sections import SectionReader, section_lines, site_label
+from scada.site.sources import describe
 
 SECTION = "alarms"
 SITE_TYPES = ("carpark", "onstreet")
 MAX_SHELVE_HOURS = 24 * 7
-_PARENT = re.compile(r"(\.[^.\[]*|\[\d+\])$")
 _FIELDS = ("severities", "car_park_full", "flood", "shelving", "confirm", "disabled", "events")
 
 
@@ -70,21 +69,7 @@ class AlarmsConfig:
 def load_alarms_config(site: Site) -> AlarmsConfig:
     """The site's alarms section (or the defaults), validated; ConfigError with every issue otherwise."""
     section = site.settings.get(SECTION)
-    label = f"{site.folder.name}/site.yaml" if site.folder.name else "site.yaml"
-    return parse_alarms(section, label, _section_lines(site, label, section))
-
-
-def _section_lines(site: Site, label: str, section: Any) -> dict[str, int]:
-    """Lines of the section's nodes, read again from site.yaml (empty when the file no longer matches)."""
-    if section is None:
-        return {}
-    try:
-        doc = parse_yaml(read_text(site.folder / "site.yaml", label), label, [])
-    except SourceError:
-        return {}
-    if not isinstance(doc.data, dict) or doc.data.get(SECTION) != section:
-        return {}
-    return doc.lines
+    return parse_alarms(section, site_label(site), section_lines(site, SECTION, section))
 
 
 def parse_alarms(section: Any, label: str = "site.yaml", lines: Mapping[str, int] | None = None) -> AlarmsConfig:
@@ -96,66 +81,39 @@ def parse_alarms(section: Any, label: str = "site.yaml", lines: Mapping[str, int
     return config
 
 
-class _Reader:
-    """Walks the section, converting values and collecting located issues."""
+class _Reader(SectionReader):
+    """Walks the section, converting values and collecting located issues.
 
-    def __init__(self, label: str, lines: Mapping[str, int]) -> None:
-        self.label = label
-        self.lines = lines
-        self.issues: list[ConfigIssue] = []
+    Unlike the other sections' readers, a field's value is checked whenever the field is written: a null value is
+    "expected ..., got nothing" (absence is tested with `in`), a mapping gives {} when absent or wrong, an unknown
+    key lists "one of" the known ones, and numbers are shown with the g format.
+    """
 
-    def issue(self, path: str, message: str) -> None:
-        """Record one problem at a dotted path (line of the nearest node that has one)."""
-        probe = path
-        line = self.lines.get(probe)
-        while line is None:
-            parent = _PARENT.sub("", probe, count=1)
-            if parent == probe:
-                break
-            probe = parent
-            line = self.lines.get(probe)
-        self.issues.append(ConfigIssue(self.label, line, path, message))
+    UNKNOWN_FIELD = "unknown field (expected one of {})"
 
-    def mapping(self, value: Any, path: str, known: tuple[str, ...] | None) -> dict[str, Any]:
-        """A mapping with string keys (empty when absent); unknown keys become issues."""
+    @staticmethod
+    def format_number(value: float) -> str:
+        """A number or a bound in an "is outside" message, in the g format."""
+        return f"{value:g}"
+
+    def absent(self, value: Any, path: str, *, required: bool) -> bool:
+        """Never: a null value is a value of the wrong kind."""
+        return False
+
+    def mapping(
+        self, value: Any, path: str, known: tuple[str, ...] | None = None, *, required: bool = False
+    ) -> dict[str, Any]:
+        """A mapping with string keys (empty when absent, or wrong: reported); unknown keys become issues."""
         if value is None:
             return {}
-        if not isinstance(value, dict):
-            self.issue(path, f"expected a mapping, got {describe(value)}")
-            return {}
-        result = {str(k): v for k, v in value.items()}
-        if known is not None:
-            for key in result:
-                if key not in known:
-                    self.issue(f"{path}.{key}", f"unknown field (expected one of {', '.join(known)})")
-        return result
-
-    def integer(self, value: Any, path: str, low: int, high: int) -> int | None:
-        """An integer within [low, high] (None when wrong, reported)."""
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.issue(path, f"expected an integer, got {describe(value)}")
-            return None
-        if not low <= value <= high:
-            self.issue(path, f"{value} is outside {low}..{high}")
-            return None
-        return value
-
-    def number(self, value: Any, path: str, low: float, high: float) -> float | None:
-        """A finite number within [low, high] (None when wrong, reported)."""
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            self.issue(path, f"expected a number, got {describe(value)}")
-            return None
-        if not low <= value <= high:
-            self.issue(path, f"{value:g} is outside {low:g}..{high:g}")
-            return None
-        return float(value)
+        return super().mapping(value, path, known, required=required) or {}
 
     def kinds(self, value: Any, path: str, allowed: tuple[str, ...], what: str) -> list[str]:
         """A list of alarm kind keys, each one of `allowed`."""
         if value is None:
             return []
         if not isinstance(value, list):
-            self.issue(path, f"expected a list of alarm kinds, got {describe(value)}")
+            self.expected(path, "a list of alarm kinds", value)
             return []
         found: list[str] = []
         for index, item in enumerate(value):
@@ -187,10 +145,7 @@ class _Reader:
         if "max_hours" in shelving:
             hours = self.number(shelving["max_hours"], f"{SECTION}.shelving.max_hours", 0.001, MAX_SHELVE_HOURS)
             max_shelve_s = hours * 3600.0 if hours is not None else max_shelve_s
-        confirm = top.get("confirm", True)
-        if not isinstance(confirm, bool):
-            self.issue(f"{SECTION}.confirm", f"expected true or false, got {describe(confirm)}")
-            confirm = True
+        confirm = self.boolean(top.get("confirm", True), f"{SECTION}.confirm", True)
         disabled = self.kinds(top.get("disabled"), f"{SECTION}.disabled", keys, "an alarm kind")
         events = self.mapping(top.get("events"), f"{SECTION}.events", ("coalesce_ms",))
         coalesce_ms = defaults.coalesce_ms
@@ -202,7 +157,7 @@ class _Reader:
             car_park_full=car_park,
             flood=flood,
             max_shelve_s=max_shelve_s,
-            confirm=confirm,
+            confirm=True if confirm is None else confirm,
             disabled=frozenset(disabled),
             coalesce_ms=coalesce_ms,
         )
@@ -227,7 +182,7 @@ class _Reader:
         if "site_types" in section:
             raw = section["site_types"]
             if not isinstance(raw, list) or not raw:
-                self.issue(f"{path}.site_types", f"expected a non-empty list of site types, got {describe(raw)}")
+                self.expected(f"{path}.site_types", "a non-empty list of site types", raw)
             else:
                 good = []
                 for index, item in enumerate(raw):

@@ -19,7 +19,6 @@ as a boolean: both spellings are accepted.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -27,15 +26,14 @@ from typing import Any
 
 from scada.lighting.astro import DEPRESSIONS, EVENING_EVENTS, FIXED, MORNING_EVENTS, NOON, SwitchTime
 from scada.lighting.profiles import ON, Profile, Step, StepTime, parse_clock, parse_offset, split_anchor
-from scada.model import ConfigError, ConfigIssue
+from scada.model import ConfigError
 from scada.site.fields import ID_PATTERN
 from scada.site.model import Site
-from scada.site.sources import SourceError, describe, parse_yaml, read_text
+from scada.site.sections import SectionReader, section_lines, site_label
 
 SECTION = "lighting"
 WILDCARD = "*"
 MAX_SWITCH_OFFSET = timedelta(hours=3)
-_PARENT = re.compile(r"(\.[^.\[]*|\[\d+\])$|^[^.\[]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,22 +88,8 @@ DEFAULT_SECTION: dict[str, Any] = {
 def load_lighting_config(site: Site) -> LightingConfig:
     """The site's lighting section (or the default one), validated; ConfigError with every issue otherwise."""
     section = site.settings.get(SECTION)
-    label = f"{site.folder.name}/site.yaml" if site.folder.name else "site.yaml"
-    lines = _section_lines(site, label, section)
-    return parse_lighting(DEFAULT_SECTION if section is None else section, site, label, lines)
-
-
-def _section_lines(site: Site, label: str, section: Any) -> dict[str, int]:
-    """Lines of the section's nodes, read again from site.yaml (empty when the file no longer matches)."""
-    if section is None:
-        return {}
-    try:
-        doc = parse_yaml(read_text(site.folder / "site.yaml", label), label, [])
-    except SourceError:
-        return {}
-    if not isinstance(doc.data, dict) or doc.data.get(SECTION) != section:
-        return {}  # the settings were changed after loading: no line would be right
-    return doc.lines
+    lines = section_lines(site, SECTION, section)
+    return parse_lighting(DEFAULT_SECTION if section is None else section, site, site_label(site), lines)
 
 
 def parse_lighting(
@@ -128,66 +112,14 @@ def _key(key: Any) -> str:
     return str(key)
 
 
-class _Reader:
+class _Reader(SectionReader):
     """Walks the section, converting values and collecting located issues."""
 
     def __init__(self, label: str, lines: Mapping[str, int]) -> None:
-        self.label = label
-        self.lines = lines
-        self.issues: list[ConfigIssue] = []
+        super().__init__(label, lines)
         self.profile_names: set[str] = set()  # every profile named, valid or not (for the district references)
 
-    def issue(self, path: str, message: str) -> None:
-        """Record one problem at a dotted path (line of the nearest node that has one)."""
-        probe = path
-        line = self.lines.get(probe)
-        while line is None and probe:
-            probe = _PARENT.sub("", probe, count=1)
-            line = self.lines.get(probe)
-        self.issues.append(ConfigIssue(self.label, line, path, message))
-
-    def mapping(
-        self, value: Any, path: str, known: tuple[str, ...], *, required: bool = False
-    ) -> dict[str, Any] | None:
-        """A mapping with string keys; unknown keys become issues. None when absent (or wrong, reported)."""
-        if value is None:
-            if required:
-                self.issue(path, "missing required field")
-            return None
-        if not isinstance(value, dict):
-            self.issue(path, f"expected a mapping, got {describe(value)}")
-            return None
-        result = {_key(k): v for k, v in value.items()}
-        for key in result:
-            if known and key not in known:
-                self.issue(f"{path}.{key}", f"unknown field (expected {', '.join(known)})")
-        return result
-
-    def number(self, value: Any, path: str, low: float, high: float, default: float | None = None) -> float | None:
-        """A finite number within [low, high]; the default when absent."""
-        if value is None:
-            if default is None:
-                self.issue(path, "missing required field")
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            self.issue(path, f"expected a number, got {describe(value)}")
-            return None
-        if not low <= value <= high:
-            self.issue(path, f"{_num(value)} is outside {_num(low)}..{_num(high)}")
-            return None
-        return float(value)
-
-    def integer(self, value: Any, path: str, low: int, high: int, default: int) -> int | None:
-        """An integer within [low, high]; the default when absent."""
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.issue(path, f"expected an integer, got {describe(value)}")
-            return None
-        if not low <= value <= high:
-            self.issue(path, f"{value} is outside {low}..{high}")
-            return None
-        return int(value)
+    key = staticmethod(_key)
 
     # -- the section ----------------------------------------------------------------------------------------
 
@@ -222,7 +154,7 @@ class _Reader:
     def switch_time(self, value: Any, path: str, events: tuple[str, ...], *, evening: bool) -> SwitchTime | None:
         """One switching time: an event of the right half of the day, or a fixed local time, plus an offset."""
         if not isinstance(value, str) or not value.strip():
-            self.issue(path, f"expected text like {events[0]}+10min, got {describe(value)}")
+            self.expected(path, f"text like {events[0]}+10min", value)
             return None
         base, offset_text = split_anchor(value)
         try:
@@ -262,7 +194,7 @@ class _Reader:
 
     def profiles(self, value: Any, path: str) -> dict[str, Profile] | None:
         """Every named profile."""
-        mapping = self.mapping(value, path, (), required=True)
+        mapping = self.mapping(value, path, required=True)
         if mapping is None:
             return None
         if not mapping:
@@ -286,7 +218,7 @@ class _Reader:
     def profile(self, name: str, value: Any, path: str) -> Profile | None:
         """One profile: a non-empty list of steps, one of which starts at "on"."""
         if not isinstance(value, list) or not value:
-            self.issue(path, f"expected a list of steps like {{from: on, level: 100}}, got {describe(value)}")
+            self.expected(path, "a list of steps like {from: on, level: 100}", value)
             return None
         steps: list[Step] = []
         ok = True
@@ -324,7 +256,7 @@ class _Reader:
         else:
             text = _key(raw) if isinstance(raw, bool) else raw
             if not isinstance(text, str):
-                self.issue(f"{path}.from", f"expected on, off±offset or HH:MM (in quotes), got {describe(raw)}")
+                self.expected(f"{path}.from", "on, off±offset or HH:MM (in quotes)", raw)
             else:
                 try:
                     start = StepTime.parse(text)
@@ -344,7 +276,7 @@ class _Reader:
         self, value: Any, path: str, site: Site, profiles: dict[str, Profile] | None
     ) -> dict[str, str] | None:
         """District -> profile; "*" gives the profile of every district not named; every district needs one."""
-        mapping = self.mapping(value, path, ())
+        mapping = self.mapping(value, path)
         if mapping is None:
             if value is None and profiles is not None and len(profiles) == 1:
                 only = next(iter(profiles))
@@ -361,7 +293,7 @@ class _Reader:
                 )
                 ok = False
             if not isinstance(profile, str):
-                self.issue(where, f"expected a profile name, got {describe(profile)}")
+                self.expected(where, "a profile name", profile)
                 ok = False
             elif self.profile_names and profile not in self.profile_names:
                 names = ", ".join(sorted(self.profile_names))
@@ -409,8 +341,8 @@ class _Reader:
         )
         mapping = self.mapping(value, path, known) or {}
         enabled = mapping.get("enabled", True)
-        if not isinstance(enabled, bool):
-            self.issue(f"{path}.enabled", f"expected true or false, got {describe(enabled)}")
+        if not isinstance(enabled, bool):  # a null `enabled` is wrong too, unlike SectionReader.boolean
+            self.expected(f"{path}.enabled", "true or false", enabled)
             return None
         ahead = self.integer(mapping.get("lamps_ahead"), f"{path}.lamps_ahead", 1, 20, 3)
         hold = self.number(mapping.get("hold_seconds"), f"{path}.hold_seconds", 1.0, 3600.0, 60.0)
@@ -430,7 +362,3 @@ class _Reader:
         if ahead is None or hold is None or track is None or rate is None or per_cabinet is None or gap is None:
             return None
         return FollowMeConfig(enabled, ahead, hold, level, track, rate, per_cabinet, gap)
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
