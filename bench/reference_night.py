@@ -231,9 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", default="2026-01-15", help="the night that starts at local noon of this day")
     parser.add_argument("--movers", type=float, default=1.0, help="scale of the pedestrian profile")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--follow-level", type=float, help="follow-me level, %% (default: the site's)")
+    parser.add_argument("--lamps-ahead", type=int, help="follow-me lamps ahead (default: the site's)")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
     site = load_site(args.site)
+    follow_me = site.settings["lighting"].setdefault("presence", {}).setdefault("follow_me", {})
+    if args.follow_level is not None:
+        follow_me["level"] = args.follow_level
+    if args.lamps_ahead is not None:
+        follow_me["lamps_ahead"] = args.lamps_ahead
     day = date.fromisoformat(args.date)
     results = []
     for variant in args.variants.split(","):
