@@ -534,6 +534,29 @@ class ConsoleClient(QObject):
             tuple(s.value for s in result.InputArgumentResults or ()),
         )
 
+    def session(self) -> Client:
+        """The asyncua Client of the current session (ConsoleError when not connected), for views that need more
+        than watches and calls on city paths: event subscriptions (alarms), standard methods, event history."""
+        return self._session()
+
+    async def call_node(self, object_id: ua.NodeId, method_id: ua.NodeId, *args: ua.Variant) -> CallAnswer:
+        """Call a method by NodeIds (e.g. the standard Acknowledge of a condition); never raises for Bad."""
+        try:
+            client = self._session()
+            request = ua.CallMethodRequest(ObjectId=object_id, MethodId=method_id, InputArguments=list(args))
+            [result] = await client.uaclient.call([request])
+        except ua.UaStatusCodeError as exc:
+            return CallAnswer(exc.code)
+        except ConsoleError as exc:
+            return CallAnswer(NOT_CONNECTED, message=str(exc))
+        except (OSError, TimeoutError, ua.UaError) as exc:
+            return CallAnswer(NOT_CONNECTED, message=_describe(exc))
+        return CallAnswer(
+            result.StatusCode.value,
+            tuple(v.Value for v in result.OutputArguments or ()),
+            tuple(s.value for s in result.InputArgumentResults or ()),
+        )
+
     async def write(self, path: str, value: ua.Variant) -> CallAnswer:
         """Write a writable variable (a command); the answer carries the device's status code."""
         try:

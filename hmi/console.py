@@ -19,7 +19,10 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, QSettings, Qt, pyqtSignal
 
+from hmi.alarms import AlarmsView
+from hmi.analysis import AnalysisViews
 from hmi.client import ConnectionState, ConsoleClient, ConsoleError
+from hmi.incidents import IncidentsView
 from hmi.mainwindow import MainWindow
 from hmi.model import CityModel, DeviceRef
 from hmi.panels import PanelContext
@@ -56,6 +59,9 @@ class Console(QObject):
         self.permissions = Permissions(client.user, self)
         self.model: CityModel | None = None
         self.panels: PanelArea | None = None
+        self.analysis: AnalysisViews | None = None
+        self.alarms: AlarmsView | None = None
+        self.incidents: IncidentsView | None = None
         self.map_watch: Watch | None = None
         self.times: dict[str, float] = {}
         self.cpu_times: dict[str, float] = {}
@@ -84,8 +90,12 @@ class Console(QObject):
         self.model = model
         mark("site_map")
         self.window.setWindowTitle(f"cityscada console — {model.title}")
-        self.panels = PanelArea(PanelContext(self.client, model, self.permissions))
+        self.analysis = AnalysisViews(self.client, model, self.window)  # Trends, Energy, Parking docks
+        context = PanelContext(self.client, model, self.permissions, services={"trend": self.analysis.trend})
+        self.panels = PanelArea(context)
         self.window.add_dock(DEVICE_DOCK, self.panels, Qt.DockWidgetArea.RightDockWidgetArea, "Device", "Ctrl+D")
+        self.alarms = AlarmsView.install(self)  # Alarms dock, alarm banner, map rings
+        self.incidents = IncidentsView.install(self)  # Incidents dock, report-by-map-click
         restored = self.window.restore_layout(map_view=False)
         if not restored:
             self.window.resizeDocks([self.window.docks[DEVICE_DOCK]], [DEVICE_DOCK_WIDTH], Qt.Orientation.Horizontal)
@@ -111,6 +121,11 @@ class Console(QObject):
         mark("subscribed")
         await self.permissions.discover(self.client, model)
         mark("permissions")
+        await self.analysis.start()
+        mark("analysis")
+        await self.alarms.start()
+        await self.incidents.start()
+        mark("alarms_incidents")
         self._show_user()
         self.started.emit()
         return dict(self.times)
@@ -120,6 +135,12 @@ class Console(QObject):
         self.window.save_layout()
         if self.panels is not None:
             self.panels.close_all()
+        if self.analysis is not None:
+            await self.analysis.stop()
+        if self.alarms is not None:
+            self.alarms.stop()
+        if self.incidents is not None:
+            await self.incidents.stop()
         try:
             async with asyncio.timeout(5.0):
                 await drain()

@@ -41,6 +41,12 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+1 … Ctrl+5", "show or hide lamps, cabinets, intersections, signs, car parks"),
     ("Ctrl+Shift+F", "state filter"),
     ("Ctrl+W", "close the device panel in front"),
+    ("Alt+A", "show or hide the alarm list"),
+    ("Ctrl+Shift+A", "acknowledge the selected alarms (with the comment typed)"),
+    ("Ctrl+Shift+S", "shelve the selected alarms (for the duration chosen)"),
+    ("Alt+I", "show or hide the incidents"),
+    ("Alt+T / Alt+E / Alt+P", "show or hide the trends, the energy dashboard, the parking dashboard"),
+    ("Ctrl+Shift+I", "report an incident: the next click on the map places it"),
     ("F11", "full screen"),
     ("F1", "this list"),
     ("Ctrl+Q", "quit"),
@@ -113,6 +119,12 @@ class MainWindow(QMainWindow):
             self.docks_menu.addAction(action)
         self.docks[name] = dock
         return dock
+
+    def add_banner(self, widget: QWidget) -> None:
+        """Add a permanent strip above the map, under the connection banner (e.g. the alarm banner)."""
+        layout = self.centralWidget().layout()  # type: ignore[union-attr]
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(self.map), widget)
 
     def show_dock(self, name: str) -> None:
         """Show and raise a dock."""

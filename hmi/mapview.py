@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6 import sip
 from PyQt6.QtCore import QPointF, QStringListModel, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QColor, QCursor
 from PyQt6.QtWidgets import (
@@ -83,6 +85,7 @@ class CityMap(QWidget):
         self._stale_brushes = brush_table(theme.STALE_COLOURS)
         self._hovered: DeviceRef | None = None
         self.selected: DeviceRef | None = None
+        self._pick: Callable[[float, float], object] | None = None
         self.frames = 0
         """How many recolours were done."""
         self.disposed = False
@@ -473,10 +476,24 @@ class CityMap(QWidget):
         QToolTip.showText(QCursor.pos(), text, self.plot)
         self.status_message.emit(text.replace("\n", " — "))
 
+    def pick_point(self, callback: Callable[[float, float], object] | None) -> None:
+        """The next left click on the map gives its (latitude, longitude) to `callback` instead of opening a device
+        (placing an incident); None cancels."""
+        self._pick = callback
+        if callback is None:
+            self.plot.unsetCursor()
+        else:
+            self.plot.setCursor(Qt.CursorShape.CrossCursor)
+
     def _on_mouse_clicked(self, event: Any) -> None:
         if self.model is None or event.button() != Qt.MouseButton.LeftButton:
             return
         point = self.view.mapSceneToView(event.scenePos())
+        pick = self._pick
+        if pick is not None:
+            self.pick_point(None)
+            pick(*self.model.projection.to_latlon(point.x(), point.y()))
+            return
         ref = self.device_at(point.x(), point.y())
         if ref is not None:
             self.activate(ref)
@@ -491,7 +508,7 @@ class CityMap(QWidget):
 
         pyqtgraph items left to a garbage-collected scene are destroyed in no particular order, and their Python
         overrides (the scale bar following the view) may then run on half-destroyed objects: a crash. The plot is
-        closed here, its scene cleared while everything is alive.
+        closed here, its scene cleared while everything is alive, and the closed (parentless) plot deleted at once.
         """
         if self.disposed:
             return
@@ -504,7 +521,9 @@ class CityMap(QWidget):
         with contextlib.suppress(TypeError, RuntimeError):  # the scale bar stops following the view
             self.view.sigRangeChanged.disconnect(self.scale_bar.updateBar)
         self.scatters.clear()
+        self.plot.clear()
         self.plot.close()
+        sip.delete(self.plot)  # now, in order: left to the garbage collector it crashed a later allocation
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
         """A map closed as a window of its own releases its scene."""

@@ -191,6 +191,10 @@ async def _demo(args: argparse.Namespace) -> None:
         print(f"cityscada demo of {site.name} at {server.endpoint_url}", flush=True)
         if not args.headless and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             url = server.endpoint_url.replace("0.0.0.0", "127.0.0.1")
+            if server.security is not None:  # the console's certificate, made and trusted (idempotent)
+                from scada.security.console_trust import trust_local_console
+
+                await trust_local_console(server.security.pki)
             console = subprocess.Popen([sys.executable, "-m", "scada.cli", "hmi", "--url", url])  # noqa: ASYNC220
 
     async def stop() -> None:

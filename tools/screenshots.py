@@ -7,8 +7,13 @@ opens the console offscreen at 1600 x 1000, logged in as the demo supervisor, an
     docs/img/console-map.png       the whole city map
     docs/img/console-cabinet.png   a district zoomed in, a cabinet's panel open
     docs/img/console-sign.png      a message sign's panel: the message being prepared and its preview
+    docs/img/console-trends.png    the Trends dock: lighting power, a cabinet's mains voltage, a car park's occupancy
+    docs/img/console-energy.png    the Energy dashboard: power now, today, nights and districts against the baseline
+    docs/img/console-parking.png   the Parking dashboard: free bays now and occupancy over the day
+    docs/img/console-alarms.png    the Alarms dock, and docs/img/console-incidents.png the Incidents dock (when the
+                                   console registers docks of those names; skipped with a note otherwise)
 
-Later views (alarms, incidents, trends, dashboards) add their own shots to SHOTS.
+Views add their own shots to SHOTS.
 
 Usage: .venv/bin/python tools/screenshots.py [--url opc.tcp://host:port/cityscada --user U --password P]
 """
@@ -105,8 +110,87 @@ async def shot_sign(console: Any) -> None:
     await shoot(console.window, "console-sign")
 
 
-SHOTS: list[Callable[[Any], Awaitable[None]]] = [shot_map, shot_cabinet, shot_sign]
-"""Every screenshot, in order (later views append theirs)."""
+async def show_bottom_dock(console: Any, name: str, height: int = 560) -> None:
+    """Show and raise a dock (Trends, Energy, Parking, Alarms, Incidents) at a readable size."""
+    from PyQt6.QtCore import Qt
+
+    window = console.window
+    dock = window.docks[name]
+    area = window.dockWidgetArea(dock)
+    for other_name, other in window.docks.items():  # one dock of its area at a time: the window keeps its size
+        if other_name != name and window.dockWidgetArea(other) == area:
+            other.hide()
+    window.show_dock(name)
+    window.resize(*SIZE)
+    if area == Qt.DockWidgetArea.BottomDockWidgetArea:
+        window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+    else:
+        window.resizeDocks([dock], [600], Qt.Orientation.Horizontal)
+    console.window.map.fit()
+
+
+async def shot_trends(console: Any) -> None:
+    """The Trends view: the city's lighting power, a cabinet's mains voltage and a car park's occupancy."""
+    from scada.catalog import Kind
+
+    views = console.analysis
+    cabinet = console.model.ref_at(Kind.CABINET, 7)
+    park = console.model.ref_at(Kind.PARKING_SITE, 0)
+    paths = ["Energy/LightingPowerKW", f"{cabinet.path}/MainsVoltage", f"{park.path}/Occupied"]
+    await show_bottom_dock(console, "Trends", 600)
+    await views.trends.set_span(600.0)
+    await views.trends.add(paths)
+    await wait_for(lambda: all(len(pen.times) for pen in views.trends.pens.values()))
+    await asyncio.sleep(2.0)  # a few live points
+    moment = min(float(pen.times[-1]) for pen in views.trends.pens.values())  # every pen has a value there
+    views.trends.crosshair.setPos(moment)
+    views.trends.readout.setText(views.trends.cursor_text(moment))
+    await shoot(console.window, "console-trends")
+
+
+async def shot_energy(console: Any) -> None:
+    """The Energy dashboard: power now, energy and savings today, nights and districts against the baseline."""
+    energy = console.analysis.energy
+    await show_bottom_dock(console, "Energy", 640)
+    await energy.load_report()
+    await wait_for(lambda: energy.figure("Energy/LightingPowerKW") is not None)
+    await shoot(console.window, "console-energy")
+
+
+async def shot_parking(console: Any) -> None:
+    """The Parking dashboard: capacity and free bays now, occupancy over the day."""
+    parking = console.analysis.parking
+    await show_bottom_dock(console, "Parking", 600)
+    await wait_for(lambda: parking.total("Capacity") > 0)
+    await shoot(console.window, "console-parking")
+
+
+def dock_shot(dock: str, image: str) -> Callable[[Any], Awaitable[None]]:
+    """A screenshot of a bottom dock registered by another view (Alarms, Incidents), skipped when it is absent."""
+
+    async def shot(console: Any) -> None:
+        if dock not in console.window.docks:
+            print(f"skipped {image}: the console has no {dock} dock (hmi/{dock.lower()}.py not wired yet)")
+            return
+        await show_bottom_dock(console, dock, 520)
+        await asyncio.sleep(1.0)  # the view's first rows
+        await shoot(console.window, image)
+
+    shot.__name__ = f"shot_{dock.lower()}"
+    return shot
+
+
+SHOTS: list[Callable[[Any], Awaitable[None]]] = [
+    shot_map,
+    shot_cabinet,
+    shot_sign,
+    shot_trends,
+    shot_energy,
+    shot_parking,
+    dock_shot("Alarms", "console-alarms"),
+    dock_shot("Incidents", "console-incidents"),
+]
+"""Every screenshot, in order (a view registering a dock adds its own with dock_shot or a function)."""
 
 
 async def wait_for(predicate: Callable[[], object]) -> None:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from asyncua import ua
 from PyQt6 import sip
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from hmi import theme
 from hmi.client import CallAnswer, ConsoleClient
@@ -102,6 +102,13 @@ class DevicePanel(QWidget):
             grid.addWidget(value_label, row, col * 2 + 1)
             self.value_labels[spec.name] = value_label
         layout.addWidget(box)
+        trend = context.services.get("trend")  # the console's Trends view (hmi.analysis)
+        if trend is not None and self.trend_paths():
+            button = QPushButton("Trend")
+            button.setObjectName("trendButton")
+            button.setToolTip("plot this device's measured values over time (Trends)")
+            button.clicked.connect(lambda _checked=False: trend(self.trend_paths()))
+            layout.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
         self.build_extra(layout)
         self.commands_box = QGroupBox("Commands")
         commands = QVBoxLayout(self.commands_box)
@@ -121,6 +128,11 @@ class DevicePanel(QWidget):
         """The line under the title (kind, district, ...)."""
         district = info.get("district")
         return f"{self.kind.value.replace('_', ' ')}" + (f" · {district}" if district else "")
+
+    def trend_paths(self) -> list[str]:
+        """The device's historized numeric variables among the panel's fields (what its Trend button plots)."""
+        specs = [var_spec(self.kind, spec.name) for spec in self.fields]
+        return [f"{self.ref.path}/{s.name}" for s in specs if s is not None and s.historized and s.analog]
 
     def extra_variables(self) -> Sequence[str]:
         """Variables watched besides the fields (names relative to the device)."""

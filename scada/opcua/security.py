@@ -34,6 +34,7 @@ from scada.opcua.methods import CURRENT_USER, check_arguments, status_result
 from scada.opcua.nodes import ns0, string_nodeid
 from scada.opcua.secure_transport import CHANNEL, CityRuleset, SecureServer
 from scada.opcua.types import TYPES_PREFIX, TypeBuilder
+from scada.opcua.user_rights import UserRights
 from scada.security.events import SecurityEvent, SecurityEvents
 from scada.security.personal import REFUSED, PersonalData
 from scada.security.pki import (
@@ -121,6 +122,7 @@ class ServerSecurity:
         self._server: Server | None = None
         self._sink: Any = None
         self._renewal: asyncio.Task[None] | None = None
+        self.rights: UserRights | None = None
 
     # -- ChannelGate -----------------------------------------------------------------------------------------
 
@@ -210,10 +212,18 @@ class ServerSecurity:
         if self.personal is not None:
             self._install_contact_method(aspace, ns)
         self._guard_incident_methods(aspace, ns)
+        rights = UserRights(ns, aspace, self.policy.may_call, self.policy.allows)
+        rights.add_device_methods(city.builder.types)
+        rights.add_standard_methods()
+        rights.install(server.iserver)
+        self.rights = rights
         self._renewal = asyncio.create_task(self._renewal_loop(), name="cityscada-certificate-renewal")
 
     async def uninstall(self) -> None:
         """Stop the certificate check and the OPC UA event emitter (idempotent)."""
+        if self.rights is not None:
+            self.rights.uninstall()
+            self.rights = None
         task, self._renewal = self._renewal, None
         if task is not None:
             task.cancel()

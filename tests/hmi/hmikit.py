@@ -63,8 +63,9 @@ class Stack:
     test's folder and trusted in the server's PKI folder, as an administrator does with `cityscada pki trust`.
     """
 
-    def __init__(self, port: int, folder: Path, site: Site | None = None) -> None:
+    def __init__(self, port: int, folder: Path, site: Site | None = None, *, historian_url: str = "") -> None:
         self.port = port
+        self.historian_url = historian_url  # "" (default): no historian; e.g. sqlite:///<tmp>/history.sqlite
         self.folder = folder
         self.site = site or fast_site()
         self.sim = CitySimulator(self.site, seed=7, bind="free")
@@ -96,7 +97,7 @@ class Stack:
             ServerOptions(
                 host="127.0.0.1",
                 port=self.port,
-                historian_url="",
+                historian_url=self.historian_url,
                 data_dir=self.folder / "server",
                 automation=False,
                 hostnames=["localhost"],

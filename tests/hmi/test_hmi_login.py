@@ -11,7 +11,6 @@ import pytest
 from hmikit import DEMO_PASSWORDS, FAST, ROOT, Stack, running_post, wait_for
 from PyQt6.QtWidgets import QPushButton
 
-from drivers.modbus.registers import TRAF_HR_PLAN
 from hmi.client import ConnectionState, ConsoleClient, ConsoleError, Credentials, LoginError
 from hmi.login import LoginDialog
 from hmi.panels import ControllerPanel
@@ -84,28 +83,32 @@ async def test_wrong_password_anonymous_untrusted_and_unreachable_are_refused(tm
     await asyncio.sleep(0.1)
 
 
-async def test_a_refused_command_is_disabled_for_the_role(tmp_path: Path, free_port: int) -> None:
+async def test_what_the_role_may_not_do_is_disabled_from_login_and_after_a_refusal(
+    tmp_path: Path, free_port: int
+) -> None:
     async with running_post(tmp_path, free_port, user="operator") as post:  # intersections: engineer, supervisor
         assert post.console.panels is not None and post.console.model is not None
+        # the server answers UserExecutable for the session's user: the operator's plan buttons are off at once
+        assert not post.console.permissions.may_call(Kind.CONTROLLER, "SelectPlan")
+        assert post.console.permissions.may_call(Kind.SIGN, "Display")
+        assert "commands allowed" in post.console.window.user_label.text()
         ref = post.console.model.ref("TLC-001")
         assert ref is not None
         panel = post.console.panels.open(ref)
         assert isinstance(panel, ControllerPanel)
         await wait_for(lambda: not post.console.panels.opening, what="the panel's watch")  # type: ignore[union-attr]
         select = panel.findChild(QPushButton, "selectPlan")
-        assert select is not None and select.isEnabled()
-        before = post.stack.sim.device("TLC-001").hr[TRAF_HR_PLAN]
-        panel.plan.setValue(9)
-        select.click()
-        await wait_for(lambda: panel.last_answer is not None, what="the answer")
-        assert panel.last_answer is not None and panel.last_answer.status == Quality.BAD_USER_ACCESS_DENIED
-        assert "BadUserAccessDenied" in panel.answer.text()
-        assert post.stack.sim.device("TLC-001").hr[TRAF_HR_PLAN] == before
-        assert not select.isEnabled() and "may not" in select.toolTip()
-        assert not post.console.permissions.may_call(Kind.CONTROLLER, "SelectPlan")
-        # what the operator may do stays enabled
-        assert post.console.permissions.may_call(Kind.SIGN, "Display")
-        assert "commands allowed" in post.console.window.user_label.text()
+        assert select is not None and not select.isEnabled() and "may not" in select.toolTip()
+        # a server that said yes but refuses: the refusal disables the command for the rest of the session
+        sign_ref = post.console.model.ref("VMS-01")
+        assert sign_ref is not None
+        sign = post.console.panels.open(sign_ref)
+        await wait_for(lambda: not post.console.panels.opening, what="the sign panel's watch")  # type: ignore[union-attr]
+        send = [b for b in sign.findChildren(QPushButton) if b.isEnabled() and "Send" in b.text()]
+        assert send, "the operator may display messages"
+        assert post.console.permissions.learn(Kind.SIGN, "Display", Quality.BAD_USER_ACCESS_DENIED)
+        assert not post.console.permissions.may_call(Kind.SIGN, "Display")
+        await wait_for(lambda: not send[0].isEnabled(), what="Send disabled after the refusal")
 
 
 async def test_command_line_refuses_a_wrong_password(tmp_path: Path, free_port: int) -> None:

@@ -217,3 +217,54 @@ async def test_anonymous_sessions_are_refused_unless_anonymous_reading_is_allowe
         await client.connect()
     await client.disconnect()
     assert isinstance(client, Client)
+
+
+async def test_user_executable_and_user_access_level_answer_for_the_sessions_user(city: SecureCity) -> None:
+    """What a user may do is told before trying: per-user UserExecutable and UserAccessLevel (Part 3)."""
+    write_bit = 1 << ua.AccessLevel.CurrentWrite.value
+
+    async def rights(user: str) -> dict[str, object]:
+        async with await city.client(user) as client:
+            ns = await city_ns(client)
+            lamp = client.get_node(ua.NodeId(LAMP, ns))
+            set_level = await lamp.get_child(f"{ns}:SetLevel")
+            release = await client.get_node(ua.NodeId("Traffic/TLC-001", ns)).get_child(f"{ns}:ReleasePlan")
+            report = await client.get_node(ua.NodeId("Incidents", ns)).get_child(f"{ns}:ReportIncident")
+            acknowledge = client.get_node(ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge))
+            shelve = client.get_node(ua.NodeId(ua.ObjectIds.ShelvedStateMachineType_TimedShelve))
+            out: dict[str, object] = {}
+            for name, node in (
+                ("SetLevel", set_level),
+                ("ReleasePlan", release),
+                ("ReportIncident", report),
+                ("Acknowledge", acknowledge),
+                ("TimedShelve", shelve),
+            ):
+                out[name] = await node.read_attribute(ua.AttributeIds.UserExecutable)
+                out[name] = out[name].Value.Value  # type: ignore[attr-defined]
+                assert (await node.read_attribute(ua.AttributeIds.Executable)).Value.Value is True
+            setpoint = client.get_node(ua.NodeId(f"{LAMP}/LevelSetpoint", ns))
+            level = (await setpoint.read_attribute(ua.AttributeIds.UserAccessLevel)).Value.Value
+            access = (await setpoint.read_attribute(ua.AttributeIds.AccessLevel)).Value.Value
+            assert access & write_bit  # the node itself is writable
+            out["LevelSetpoint writable"] = bool(level & write_bit)
+            return out
+
+    assert await rights("operator") == {
+        "SetLevel": True,
+        "ReleasePlan": False,  # controllers are the engineers'
+        "ReportIncident": True,
+        "Acknowledge": True,
+        "TimedShelve": False,  # shelving is the supervisors'
+        "LevelSetpoint writable": True,
+    }
+    assert await rights("observer") == {
+        "SetLevel": False,
+        "ReleasePlan": False,
+        "ReportIncident": False,
+        "Acknowledge": False,
+        "TimedShelve": False,
+        "LevelSetpoint writable": False,
+    }
+    engineer = await rights("engineer")
+    assert engineer["ReleasePlan"] is True and engineer["SetLevel"] is True
