@@ -19,6 +19,8 @@ from asyncua.server.user_managers import UserManager
 
 from scada.catalog import ENDPOINT_PATH, NAMESPACE_URI
 from scada.opcua.builder import BuildStats, SpaceBuilder, build_address_space
+from scada.opcua.fastsub import install_fast_subscriptions
+from scada.opcua.gcpolicy import relax_full_collections
 from scada.opcua.incidents import IncidentHandler, IncidentRegistry, IncidentsSpace
 from scada.opcua.methods import CommandExecutor, MethodDispatcher, install_session_factory
 from scada.opcua.values import AddressSpaceWriter
@@ -87,6 +89,7 @@ class CityServer:
         security_policies: list[ua.SecurityPolicyType] | None = None,
         security: SecurityHooks | None = None,
         extensions: Sequence[ServerExtension] = (),
+        fast_subscriptions: bool = True,
     ) -> None:
         self._site = site
         self._commands = command_service
@@ -97,6 +100,9 @@ class CityServer:
         self._security_policies = security_policies or [ua.SecurityPolicyType.NoSecurity]
         self._security = security
         self._extensions = list(extensions)
+        self._fast_subscriptions = fast_subscriptions  # scada.opcua.fastsub (False: asyncua's own data-change path)
+        self._uninstall_fastsub: Callable[[], None] | None = None
+        self._restore_gc: Callable[[], None] | None = None
         self._installed: list[ServerExtension] = []
         self._server: Server | None = None
         self._builder: SpaceBuilder | None = None
@@ -174,6 +180,9 @@ class CityServer:
             started = False
             try:
                 await self._configure(server)
+                if self._fast_subscriptions:
+                    self._uninstall_fastsub = install_fast_subscriptions(server.iserver)
+                    self._restore_gc = relax_full_collections()  # publishes on time (scada.opcua.gcpolicy)
                 if security is not None:
                     await security.configure(server)
                 ns = await server.register_namespace(NAMESPACE_URI)
@@ -265,6 +274,12 @@ class CityServer:
         if self._restore_sessions is not None:
             self._restore_sessions()
             self._restore_sessions = None
+        if self._uninstall_fastsub is not None:
+            self._uninstall_fastsub()
+            self._uninstall_fastsub = None
+        if self._restore_gc is not None:
+            self._restore_gc()
+            self._restore_gc = None
         if self._security is not None:
             await _collect(errors, self._security.uninstall())
         while self._installed:

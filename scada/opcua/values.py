@@ -3,7 +3,8 @@
 `AddressSpaceWriter.apply` does inline what asyncua's `AddressSpace.write_attribute_value` does for each value
 (Bad status -> null value, store the DataValue, call every datachange callback of the node) without its
 per-call overhead: no NodeId lookup, no coroutine per value, one cached StatusCode per status, one server
-timestamp per batch. Subscription callbacks (coroutines) are queued and awaited in order by a single drain task.
+timestamp per batch. Data-change items of scada.opcua.fastsub are offered each value at once; other subscription
+callbacks (coroutines) are queued and awaited in order by a single drain task.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from asyncua import ua
 
 from scada.model import Quality, ValueRecord
+from scada.opcua.fastsub import FastItem
 from scada.opcua.nodes import NULL_VARIANT, VariableNode, status_code
 
 log = logging.getLogger(__name__)
@@ -101,9 +103,13 @@ class AddressSpaceWriter:
                 attribute.value_callback = None
             callbacks = attribute._callbacks
             if callbacks:
-                if notify is None:
-                    notify = []
-                notify.extend((callback, handle, dv) for handle, callback in callbacks.items())
+                for handle, callback in callbacks.items():
+                    if type(callback) is FastItem:
+                        callback.offer(dv)  # scada.opcua.fastsub: filtered and queued now, no coroutine
+                    else:
+                        if notify is None:
+                            notify = []
+                        notify.append((callback, handle, dv))
         if notify:
             self._enqueue(notify)
 
