@@ -176,6 +176,7 @@ class ControlServer:
 
         self.incidents, incident_extras = self._build_incidents()
         self.energy = self._build_energy(extensions)
+        self.lighting = self._build_lighting(extensions)
         self.server = CityServer(
             site,
             self.commands,
@@ -206,11 +207,7 @@ class ControlServer:
             self.commands.register_driver(driver)
             self._group.add(f"driver:{driver.name}", driver)
 
-        self.lighting = None
-        if options.automation and "lighting" in site.settings:
-            from scada.lighting.service import LightingService
-
-            self.lighting = LightingService(site, self.commands, self.router, clock=options.clock, stop_flush_s=0.5)
+        if self.lighting is not None:
             self._group.add("lighting", self.lighting)
         self._build_parking_guidance()
         self._build_public_feed()
@@ -284,6 +281,18 @@ class ControlServer:
             "alarm-conditions", _Deferred(lambda: OpcUaConditions(self.server, engine, authorize=authorize))
         )
         return engine
+
+    def _build_lighting(self, extensions: list[Any]) -> Any:
+        """The lighting automation (started after the drivers) and its Override/CancelOverride methods."""
+        if not self.options.automation or "lighting" not in self.site.settings:
+            return None
+        from scada.lighting.opcua import OverrideMethods
+        from scada.lighting.service import LightingService
+
+        lighting = LightingService(self.site, self.commands, self.router, clock=self.options.clock, stop_flush_s=0.5)
+        may_call = self.security.policy.may_call if self.security is not None else None
+        extensions.append(OverrideMethods(self.site, lighting, may_call))
+        return lighting
 
     def _build_energy(self, extensions: list[Any]) -> Any:
         """The energy figures (a router sink, published as Energy variables) and GetEnergyReport."""

@@ -1,15 +1,17 @@
 """The cabinet panel: mode, lamps, energy, door, mains; set the mode, force on/off for a time, set all levels.
 
-Forcing for a duration: the server has no lighting-override method over OPC UA yet (the lighting service keeps
-overrides internally), so the console forces with SetMode(1 or 2) and returns the cabinet to automatic with
-SetMode(0) when the time is up. That return is held by this console (`ForceKeeper`, shared by all panels so that
-closing a panel does not cancel it) and happens only while the console runs: the panel says so.
+Forcing for a duration: the cabinet's `Override(Mode, Minutes, Reason)` and `CancelOverride()` (the server's
+maintenance override: time-limited, audited, ended by the server whether or not this console still runs). A server
+without them (its lighting automation off) is forced with SetMode(1 or 2) and returned to automatic with SetMode(0)
+by this console when the time is up (`ForceKeeper`, shared by all panels so that closing a panel does not cancel
+it), only while the console runs: the panel says which.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import ua
@@ -20,6 +22,7 @@ from PyQt6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -36,9 +39,14 @@ log = logging.getLogger(__name__)
 
 MODES = {0: "automatic", 1: "all on", 2: "all off"}
 FORCE_NOTE = (
-    "Held by this console: the server has no override method yet, so the return to automatic (SetMode 0) is sent "
-    "by this console when the time is up, and only while it runs."
+    "The server's maintenance override: it returns the cabinet to automatic when the time is up, and the audit "
+    "trail keeps who forced it and why."
 )
+FORCE_NOTE_CONSOLE = (
+    "This server has no override method (its lighting automation is off): the return to automatic (SetMode 0) is "
+    "sent by this console when the time is up, and only while it runs."
+)
+DEFAULT_REASON = "maintenance (console)"
 
 
 class ForceKeeper(QObject):
@@ -119,6 +127,8 @@ class CabinetPanel(DevicePanel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.keeper = ForceKeeper.of(self.context)
+        self.server_override: bool | None = None  # does the server have Override? (None: not asked yet)
+        self._server_until: dict[str, tuple[datetime, int]] = self.context.services.setdefault("override_until", {})
         self.keeper.changed.connect(self._on_force_changed)
         self.context.model.states_changed.connect(self._schedule_summary)
         self._summary_timer = QTimer(self)
@@ -192,16 +202,19 @@ class CabinetPanel(DevicePanel):
         back = QPushButton("Back to automatic")
         back.setObjectName("forceCancel")
         back.clicked.connect(lambda: spawn(self.end_force()))
-        for widget in (self.force_mode, self.force_minutes):
+        self.force_reason = QLineEdit()
+        self.force_reason.setObjectName("forceReason")
+        self.force_reason.setPlaceholderText(f"reason (default: {DEFAULT_REASON})")
+        for widget in (self.force_mode, self.force_minutes, self.force_reason):
             force_row.addWidget(widget)
-        force_row.addWidget(self.gate("SetMode", force))
-        force_row.addWidget(self.gate("SetMode", back))
+        force_row.addWidget(self.gate("Override", force))
+        force_row.addWidget(self.gate("CancelOverride", back))
         force_row.addStretch(1)
         force_layout.addLayout(force_row)
         self.force_state = QLabel("")
         self.force_state.setObjectName("forceState")
         force_layout.addWidget(self.force_state)
-        note = QLabel(FORCE_NOTE)
+        self.force_note = note = QLabel(FORCE_NOTE)
         note.setWordWrap(True)
         theme.set_role(note, role="caption")
         force_layout.addWidget(note)
@@ -224,15 +237,38 @@ class CabinetPanel(DevicePanel):
         levels.addStretch(1)
         layout.addLayout(levels)
 
-    async def force(self, mode: int, seconds: float) -> CallAnswer:
-        """Force the cabinet on (1) or off (2) and return it to automatic after `seconds` (console-held)."""
+    async def force(self, mode: int, seconds: float, reason: str | None = None) -> CallAnswer:
+        """Force the cabinet on (1) or off (2) for `seconds`: the server's override, else held by this console."""
+        reason = (reason if reason is not None else self.force_reason.text()).strip() or DEFAULT_REASON
+        answer = await self.call(
+            "Override",
+            ua.Variant(int(mode), ua.VariantType.Int32),
+            ua.Variant(seconds / 60.0, ua.VariantType.Double),
+            ua.Variant(reason, ua.VariantType.String),
+        )
+        if answer.status != ua.StatusCodes.BadNoMatch:  # the server has the method: its answer is the answer
+            self.server_override = True
+            self.force_note.setText(FORCE_NOTE)
+            if answer.ok and answer.outputs and isinstance(answer.outputs[0], datetime):
+                until = answer.outputs[0]
+                self._server_until[self.ref.path] = (until if until.tzinfo else until.replace(tzinfo=UTC), int(mode))
+                self._show_remaining()
+            return answer
+        self.server_override = False
+        self.force_note.setText(FORCE_NOTE_CONSOLE)
         answer = await self.call("SetMode", ua.Variant(int(mode), ua.VariantType.Int32))
         if answer.ok:
             self.keeper.hold(self.ref.path, seconds)
         return answer
 
     async def end_force(self) -> CallAnswer:
-        """Back to automatic now."""
+        """Back to automatic now (CancelOverride, or SetMode 0 on a server without overrides)."""
+        if self.server_override is not False:
+            answer = await self.call("CancelOverride")
+            if answer.status != ua.StatusCodes.BadNoMatch:
+                self._server_until.pop(self.ref.path, None)
+                self._show_remaining()
+                return answer
         self.keeper.cancel(self.ref.path)
         return await self.call("SetMode", ua.Variant(0, ua.VariantType.Int32))
 
@@ -241,16 +277,29 @@ class CabinetPanel(DevicePanel):
             self._show_remaining()
 
     def _show_remaining(self) -> None:
-        remaining = self.keeper.remaining(self.ref.path)
+        held = self._server_until.get(self.ref.path)
+        forced_mode: int | None = None
+        if held is not None:
+            until, forced_mode = held
+            remaining: float | None = (until - datetime.now(UTC)).total_seconds()
+            if remaining is not None and remaining <= 0:
+                self._server_until.pop(self.ref.path, None)
+                self._tick.stop()
+                self.force_state.setText("back to automatic (ended by the server)")
+                return
+            held_by = "the server"
+        else:
+            remaining = self.keeper.remaining(self.ref.path)
+            held_by = "this console"
         if remaining is None:
             self._tick.stop()
             released = self.keeper.last_release.get(self.ref.path)
-            text = f"returned to automatic: {released.text}" if released is not None else "not forced by this console"
+            text = f"returned to automatic: {released.text}" if released is not None else "not forced from here"
             self.force_state.setText(text)
             return
         if not self._tick.isActive():
             self._tick.start()
         minutes, seconds = divmod(int(remaining + 0.5), 60)
-        current = self.values.get("Mode")
+        current = forced_mode if forced_mode is not None else self.values.get("Mode")
         mode = MODES.get(current, "forced") if isinstance(current, int) else "forced"
-        self.force_state.setText(f"{mode}: back to automatic in {minutes}:{seconds:02d}")
+        self.force_state.setText(f"{mode}: back to automatic in {minutes}:{seconds:02d} (held by {held_by})")

@@ -9,6 +9,7 @@ the session that reads, from the same policy that checks the calls (scada.securi
   and ChangeAction: `incident.close` (steering the response, as the method check does);
 - the standard condition methods: Acknowledge, Confirm, AddComment need `acknowledge_alarms`; shelving, Enable and
   Disable need `shelve_alarms`; ConditionRefresh is everybody's;
+- a cabinet's Override and CancelOverride (scada.lighting.opcua): `cabinet.override`;
 - writable variables (LevelSetpoint...): without the `call` permission of their action, the CurrentWrite bit of
   UserAccessLevel is cleared.
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 INCIDENT_TARGET = "incident"
 INCIDENT_ACTION_METHODS = ("ConfirmAction", "CancelAction", "ChangeAction")
+CABINET_OVERRIDE_METHODS = ("Override", "CancelOverride")  # scada.lighting.opcua: `cabinet.override`
 _PERMISSION_OF_CONDITION_METHOD = {
     "acknowledge": ACKNOWLEDGE_PERMISSION,
     "confirm": ACKNOWLEDGE_PERMISSION,
@@ -138,6 +140,8 @@ class UserRights:
             name = nodeid.Identifier.rsplit("/", 1)[-1]
             if name in INCIDENT_ACTION_METHODS:
                 return self._may_call(account, INCIDENT_TARGET, "close")
+            if name in CABINET_OVERRIDE_METHODS:
+                return self._may_call(account, "cabinet", "override")
         return None
 
     def _access(self, nodeid: ua.NodeId, account: str | None, results: list[ua.DataValue], index: int) -> None:

@@ -60,11 +60,19 @@ PERMISSION_NAMES = ", ".join(p.value for p in Permission)
 INCIDENT_TARGET = "incident"
 INCIDENT_ACTIONS: tuple[str, ...] = ("report", "close")
 
+SERVER_ACTIONS: dict[str, tuple[str, ...]] = {Kind.CABINET.value: ("override",)}
+"""Methods the server runs itself rather than a device command: a cabinet's maintenance override."""
+
 CALL_TARGETS: dict[str, tuple[str, ...]] = {
-    **{kind.value: tuple(spec.name for spec in ACTIONS[kind]) for kind in Kind if ACTIONS[kind]},
+    **{
+        kind.value: tuple(spec.name for spec in ACTIONS[kind]) + SERVER_ACTIONS.get(kind.value, ())
+        for kind in Kind
+        if ACTIONS[kind]
+    },
     INCIDENT_TARGET: INCIDENT_ACTIONS,
 }
-"""Every target of the `call` permission and its actions: the catalog's device kinds, and incidents."""
+"""Every target of the `call` permission and its actions: the catalog's device kinds (and the server's own methods
+on them), and incidents."""
 
 
 def parse_role(name: str) -> Role:

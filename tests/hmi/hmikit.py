@@ -63,8 +63,11 @@ class Stack:
     test's folder and trusted in the server's PKI folder, as an administrator does with `cityscada pki trust`.
     """
 
-    def __init__(self, port: int, folder: Path, site: Site | None = None, *, historian_url: str = "") -> None:
+    def __init__(
+        self, port: int, folder: Path, site: Site | None = None, *, historian_url: str = "", automation: bool = False
+    ) -> None:
         self.port = port
+        self.automation = automation  # lighting automation (and the cabinets' Override methods) and parking guidance
         self.historian_url = historian_url  # "" (default): no historian; e.g. sqlite:///<tmp>/history.sqlite
         self.folder = folder
         self.site = site or fast_site()
@@ -99,7 +102,7 @@ class Stack:
                 port=self.port,
                 historian_url=self.historian_url,
                 data_dir=self.folder / "server",
-                automation=False,
+                automation=self.automation,
                 hostnames=["localhost"],
             ),
         )
@@ -159,13 +162,15 @@ async def close_console(console: Console) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_post(folder: Path, port: int, user: str = "operator") -> AsyncIterator[Post]:
+async def running_post(
+    folder: Path, port: int, user: str = "operator", *, automation: bool = False
+) -> AsyncIterator[Post]:
     """Simulators, a control server on `port` and a console, all stopped before the test returns.
 
     Not fixtures: pytest-qt processes Qt events between a test and its fixtures' teardown, when no asyncio loop
     runs; everything is therefore started and stopped inside the test's own coroutine.
     """
-    stack = Stack(port, folder)
+    stack = Stack(port, folder, automation=automation)
     await stack.start()
     try:
         console = await open_console(stack, folder, user)

@@ -131,7 +131,11 @@ async def test_controller_cabinet_and_car_park_commands(tmp_path: Path, free_por
         cab_sim = post.stack.sim.device("CAB-0003")
         assert cab_sim.hr[LIGHT_HR_COMMAND] == 1
         assert cabinet.keeper.remaining(cabinet.ref.path) is not None
-        assert "back to automatic in" in cabinet.force_state.text()
+        assert (
+            "back to automatic in" in cabinet.force_state.text()
+            and "held by this console" in cabinet.force_state.text()
+        )
+        assert cabinet.server_override is False  # this server runs no lighting automation: no Override method
         await wait_for(lambda: cab_sim.hr[LIGHT_HR_COMMAND] == 0, timeout=6, what="the return to automatic")
         await wait_for(lambda: "returned to automatic: Good" in cabinet.force_state.text(), what="the panel's note")
         assert cabinet.keeper.remaining(cabinet.ref.path) is None
@@ -139,6 +143,30 @@ async def test_controller_cabinet_and_car_park_commands(tmp_path: Path, free_por
         # a refused argument: the device's answer (its status name) is shown
         refused = await cabinet.call("SetAllLevels", *out_of_range_level())
         assert not refused.ok and "BadOutOfRange" in cabinet.answer.text()
+
+
+async def test_a_cabinet_is_forced_through_the_servers_override_and_cancelled(tmp_path: Path, free_port: int) -> None:
+    async with running_post(tmp_path, free_port, user="operator", automation=True) as post:
+        assert post.console.panels is not None and post.stack.server is not None
+        lighting = post.stack.server.lighting
+        assert lighting is not None
+        cabinet = post.console.panels.open(ref_of(post, "CAB-0002"))
+        assert isinstance(cabinet, CabinetPanel)
+        await opened(post, cabinet.ref)
+        cabinet.force_reason.setText("pole 12 repainted")
+        forced = await cabinet.force(2, 600)
+        assert forced.ok, cabinet.answer.text()
+        assert cabinet.server_override is True
+        cab_sim = post.stack.sim.device("CAB-0002")
+        assert cab_sim.hr[LIGHT_HR_COMMAND] == 2
+        [held] = lighting.overrides()
+        assert (held.cabinet_id, held.mode, held.user, held.reason) == ("CAB-0002", 2, "operator", "pole 12 repainted")
+        assert "held by the server" in cabinet.force_state.text() and cabinet.force_state.text().startswith(
+            "all off: back to automatic in"
+        )
+        ended = await cabinet.end_force()
+        assert ended.ok and ended.outputs == (2,)
+        assert lighting.overrides() == [] and cab_sim.hr[LIGHT_HR_COMMAND] == 0
 
 
 def parking_mode_args(panel: ParkingPanel) -> list:  # type: ignore[type-arg]

@@ -47,13 +47,18 @@ def _fields(endpoint) -> dict:  # type: ignore[no-untyped-def]
 
 
 @contextlib.asynccontextmanager
-async def running_post(port: int, historian_url: str = "", data_dir: Path | None = None) -> AsyncIterator[Post]:
-    """Simulators on free ports, the control server (insecure, automation off) on `port`, a connected client."""
+async def running_post(
+    port: int, historian_url: str = "", data_dir: Path | None = None, *, automation: bool = False
+) -> AsyncIterator[Post]:
+    """Simulators on free ports, the control server (insecure; automation off unless asked) on `port`, and a
+    connected client."""
     site = fast_site()
     sim = CitySimulator(site, seed=7, bind="free")
     await sim.start()
     rebind_endpoints(site, sim.endpoints)
-    options = ServerOptions(host="127.0.0.1", port=port, historian_url=historian_url, insecure=True, automation=False)
+    options = ServerOptions(
+        host="127.0.0.1", port=port, historian_url=historian_url, insecure=True, automation=automation
+    )
     if data_dir is not None:
         options = replace(options, data_dir=data_dir)
     server = ControlServer(site, options)
