@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -55,6 +56,11 @@ ON_TAG = "On"
 POWER_TAG = "PowerW"
 
 Reading = tuple[int, float | None, int]  # (ts µs, value, quality)
+ROW_COLUMNS = (
+    "scope", "scope_id", "start_ts", "energy_wh", "baseline_wh", "burning_s", "gap", "reset", "members", "gaps", "gap_wh",
+)  # fmt: skip
+Row = tuple[object, ...]  # one energy_intervals row, values in ROW_COLUMNS order (a tuple: a third of a dict's size)
+INSERT_CHUNK = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,7 @@ class EnergyConfig:
     standby_w: float = 5.0  # a lamp without On samples burns when PowerW is above this
     lamp_max_power_w: float = 1000.0  # plausibility bound of a lamp meter (wrap vs reset)
     cabinet_power_factor: float = 2.0  # a cabinet meter's bound: this x the sum of its lamps' rated power
+    chunk_cabinets: int = 20  # cabinets whose readings are fetched and computed together (bounds the memory)
 
     @property
     def interval_us(self) -> int:
@@ -238,20 +245,88 @@ def compute_energy(
         return report
     margin = int(config.max_gap_s * US_PER_S) + step
     lo, hi = grid_start - margin, grid_end + margin
-    lamps = list(site.lamps())
     cabinets = list(site.cabinets.values())
-    with engine.connect() as conn:
-        data = _fetch(
-            conn,
-            [f"{lamp.path}/{tag}" for lamp in lamps for tag in (ENERGY_TAG, ON_TAG)]
-            + [f"{cabinet.path}/{ENERGY_TAG}" for cabinet in cabinets],
-            lo,
-            hi,
-        )
-        without_on = [lamp for lamp in lamps if not data.get(f"{lamp.path}/{ON_TAG}")]
-        data.update(_fetch(conn, [f"{lamp.path}/{POWER_TAG}" for lamp in without_on], lo, hi))
+    rows: list[Row] = []
+    districts: dict[str, list[Series]] = defaultdict(list)
+    report.rows["lamp"] = report.rows["cabinet"] = 0
+    for first in range(0, len(cabinets), config.chunk_cabinets):  # bounded memory: the readings of a few cabinets
+        group = cabinets[first : first + config.chunk_cabinets]
+        lamps = [lamp for cabinet in group for lamp in cabinet.lamps]
+        with engine.connect() as conn:
+            data = _fetch(
+                conn,
+                [f"{lamp.path}/{tag}" for lamp in lamps for tag in (ENERGY_TAG, ON_TAG)]
+                + [f"{cabinet.path}/{ENERGY_TAG}" for cabinet in group],
+                lo,
+                hi,
+            )
+            without_on = [lamp for lamp in lamps if not data.get(f"{lamp.path}/{ON_TAG}")]
+            data.update(_fetch(conn, [f"{lamp.path}/{POWER_TAG}" for lamp in without_on], lo, hi))
+        before = len(rows)
+        lamp_series = _lamp_series(lamps, data, grid_start, n, config, rows, report)
+        report.rows["lamp"] += len(rows) - before
+        before = len(rows)
+        for cabinet in group:
+            members = [lamp_series[lamp.id] for lamp in cabinet.lamps]
+            series = Series.zeros(n)
+            readings = data.get(f"{cabinet.path}/{ENERGY_TAG}", [])
+            lamp_gaps = [sum(1 for m in members if m.known_us[k] < step) for k in range(n)]
+            if readings:
+                bound = max(config.cabinet_power_factor * sum(lamp.rated_w for lamp in cabinet.lamps), 1000.0)
+                meter_series(readings, grid_start, n, config, bound, series)
+            for k in range(n):
+                if not readings:  # no cabinet meter: the sum of its lamps' meters
+                    series.energy_wh[k] = sum(m.energy_wh[k] for m in members)
+                    series.gap_wh[k] = sum(m.gap_wh[k] for m in members)
+                    series.reset[k] = any(m.reset[k] for m in members)
+                    series.gap[k] = not members or any(m.gap[k] for m in members)
+                series.burning_s[k] = sum(m.burning_s[k] for m in members)
+                series.baseline_wh[k] = sum(m.baseline_wh[k] for m in members)
+                series.gap[k] = series.gap[k] or lamp_gaps[k] > 0
+                rows.append(_row("cabinet", cabinet.id, grid_start + k * step, series, k, len(members), lamp_gaps[k]))
+                report.gaps += series.gap[k]
+                report.resets += series.reset[k]
+            districts[cabinet.district].append(series)
+        report.rows["cabinet"] += len(rows) - before
+        del data, lamp_series
 
-    rows: list[dict[str, object]] = []
+    before = len(rows)
+    groups = [("district", district_id, parts) for district_id, parts in sorted(districts.items())]
+    if districts:
+        groups.append(("city", site.name, [series for parts in districts.values() for series in parts]))
+    for scope, scope_id, parts in groups:
+        total, gaps = _sum(parts, n)
+        for k in range(n):
+            rows.append(_row(scope, scope_id, grid_start + k * step, total, k, len(parts), gaps[k]))
+    report.rows["district"] = len(districts) * n
+    report.rows["city"] = n if districts else 0
+
+    with engine.begin() as conn:
+        conn.execute(
+            delete(EnergyInterval).where(EnergyInterval.start_ts >= grid_start, EnergyInterval.start_ts < grid_end)
+        )
+        for first in range(0, len(rows), INSERT_CHUNK):
+            chunk = [dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows[first : first + INSERT_CHUNK]]
+            bulk_insert(conn, EnergyInterval.__table__, chunk)  # type: ignore[arg-type]
+    report.seconds = time.monotonic() - began
+    log.info(
+        "energy %s..%s: %d intervals, rows %s, %d gap and %d reset flags, %.2f s",
+        report.start.isoformat(), report.end.isoformat(), n, report.rows, report.gaps, report.resets, report.seconds,
+    )  # fmt: skip
+    return report
+
+
+def _lamp_series(
+    lamps: Sequence[Any],
+    data: dict[str, list[Reading]],
+    grid_start: int,
+    n: int,
+    config: EnergyConfig,
+    rows: list[Row],
+    report: EnergyReport,
+) -> dict[str, Series]:
+    """Each lamp's series (meter, burning time, baseline, gaps); its non-empty rows are appended to `rows`."""
+    step = config.interval_us
     lamp_series: dict[str, Series] = {}
     for lamp in lamps:
         series = Series.zeros(n)
@@ -271,55 +346,7 @@ def compute_energy(
                 rows.append(_row("lamp", lamp.id, grid_start + k * step, series, k, 1, int(series.gap[k])))
                 report.gaps += series.gap[k]
                 report.resets += series.reset[k]
-    report.rows["lamp"] = len(rows)
-
-    districts: dict[str, list[Series]] = defaultdict(list)
-    before = len(rows)
-    for cabinet in cabinets:
-        members = [lamp_series[lamp.id] for lamp in cabinet.lamps]
-        series = Series.zeros(n)
-        readings = data.get(f"{cabinet.path}/{ENERGY_TAG}", [])
-        lamp_gaps = [sum(1 for m in members if m.known_us[k] < step) for k in range(n)]
-        if readings:
-            bound = max(config.cabinet_power_factor * sum(lamp.rated_w for lamp in cabinet.lamps), 1000.0)
-            meter_series(readings, grid_start, n, config, bound, series)
-        for k in range(n):
-            if not readings:  # no cabinet meter: the sum of its lamps' meters
-                series.energy_wh[k] = sum(m.energy_wh[k] for m in members)
-                series.gap_wh[k] = sum(m.gap_wh[k] for m in members)
-                series.reset[k] = any(m.reset[k] for m in members)
-                series.gap[k] = not members or any(m.gap[k] for m in members)
-            series.burning_s[k] = sum(m.burning_s[k] for m in members)
-            series.baseline_wh[k] = sum(m.baseline_wh[k] for m in members)
-            series.gap[k] = series.gap[k] or lamp_gaps[k] > 0
-            rows.append(_row("cabinet", cabinet.id, grid_start + k * step, series, k, len(members), lamp_gaps[k]))
-            report.gaps += series.gap[k]
-            report.resets += series.reset[k]
-        districts[cabinet.district].append(series)
-    report.rows["cabinet"] = len(rows) - before
-
-    before = len(rows)
-    groups = [("district", district_id, parts) for district_id, parts in sorted(districts.items())]
-    if districts:
-        groups.append(("city", site.name, [series for parts in districts.values() for series in parts]))
-    for scope, scope_id, parts in groups:
-        total, gaps = _sum(parts, n)
-        for k in range(n):
-            rows.append(_row(scope, scope_id, grid_start + k * step, total, k, len(parts), gaps[k]))
-    report.rows["district"] = len(districts) * n
-    report.rows["city"] = n if districts else 0
-
-    with engine.begin() as conn:
-        conn.execute(
-            delete(EnergyInterval).where(EnergyInterval.start_ts >= grid_start, EnergyInterval.start_ts < grid_end)
-        )
-        bulk_insert(conn, EnergyInterval.__table__, rows)  # type: ignore[arg-type]
-    report.seconds = time.monotonic() - began
-    log.info(
-        "energy %s..%s: %d intervals, rows %s, %d gap and %d reset flags, %.2f s",
-        report.start.isoformat(), report.end.isoformat(), n, report.rows, report.gaps, report.resets, report.seconds,
-    )  # fmt: skip
-    return report
+    return lamp_series
 
 
 def _sum(parts: Sequence[Series], n: int) -> tuple[Series, list[int]]:
@@ -338,21 +365,21 @@ def _sum(parts: Sequence[Series], n: int) -> tuple[Series, list[int]]:
     return total, gaps
 
 
-def _row(scope: str, scope_id: str, start_ts: int, s: Series, k: int, members: int, gaps: int) -> dict[str, object]:
+def _row(scope: str, scope_id: str, start_ts: int, s: Series, k: int, members: int, gaps: int) -> Row:
     """One energy_intervals row."""
-    return {
-        "scope": scope,
-        "scope_id": scope_id,
-        "start_ts": start_ts,
-        "energy_wh": s.energy_wh[k],
-        "baseline_wh": s.baseline_wh[k],
-        "burning_s": s.burning_s[k],
-        "gap": s.gap[k],
-        "reset": s.reset[k],
-        "members": members,
-        "gaps": gaps,
-        "gap_wh": s.gap_wh[k],
-    }
+    return (
+        scope,
+        scope_id,
+        start_ts,
+        s.energy_wh[k],
+        s.baseline_wh[k],
+        s.burning_s[k],
+        s.gap[k],
+        s.reset[k],
+        members,
+        gaps,
+        s.gap_wh[k],
+    )
 
 
 def savings(

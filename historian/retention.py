@@ -17,6 +17,8 @@ passes either watermark).
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import math
 import time
@@ -28,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from historian.energy import EnergyConfig, align, compute_energy
 from historian.schema import (
@@ -347,6 +350,44 @@ def run_retention(
 # ---------------------------------------------------------------------------------------------------------
 
 
+async def _tolerant(
+    what: str, historian: Any, consumer: str, late: int | None, work: Any, *args: Any, **kw: Any
+) -> Any:
+    """Run a maintenance job in a thread. The database away (the historian journals meanwhile) is not an error: the
+    job is logged as skipped, the late marker it took is given back, and the next run covers the window (each
+    run recomputes a trailing window). Afterwards the memory the job's readings took is given back to the system."""
+    try:
+        return await asyncio.to_thread(work, *args, **kw)
+    except OperationalError as exc:
+        give_back = getattr(historian, "give_back_late", None)
+        if give_back is not None:
+            give_back(consumer, late)
+        log.warning("historian %s skipped, the database is not available: %s", what, str(exc).splitlines()[0])
+        return None
+    finally:
+        await asyncio.to_thread(release_memory)
+
+
+def release_memory() -> None:
+    """Ask the C allocator to return free heap pages to the system (glibc's malloc_trim; elsewhere nothing): a job
+    that read a million readings (freed by reference counting, no cycles) would otherwise leave the process that
+    much larger. No gc.collect(): a full collection of the server's heap would stall the event loop."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+
 def schedule_retention(
     scheduler: Any,
     historian: Any,
@@ -364,13 +405,33 @@ def schedule_retention(
     energy_config = energy or EnergyConfig()
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 600, "replace_existing": True}
 
-    async def rollups() -> RetentionReport:
+    async def rollups() -> RetentionReport | None:
         late = historian.take_late_since("rollup")
-        return await asyncio.to_thread(run_retention, historian.engine, policy, late_since=late, do_prune=False)
+        return await _tolerant(
+            "rollups",
+            historian,
+            "rollup",
+            late,
+            run_retention,
+            historian.engine,
+            policy,
+            late_since=late,
+            do_prune=False,
+        )
 
-    async def daily() -> RetentionReport:
+    async def daily() -> RetentionReport | None:
         late = historian.take_late_since("rollup")
-        return await asyncio.to_thread(run_retention, historian.engine, policy, late_since=late, do_prune=True)
+        return await _tolerant(
+            "pruning",
+            historian,
+            "rollup",
+            late,
+            run_retention,
+            historian.engine,
+            policy,
+            late_since=late,
+            do_prune=True,
+        )
 
     scheduler.add_job(rollups, CronTrigger(minute="2,17,32,47", timezone="UTC"), id="historian-rollups", **common)
     scheduler.add_job(daily, CronTrigger(hour=0, minute=20, timezone="UTC"), id="historian-prune", **common)
@@ -385,7 +446,10 @@ def schedule_retention(
                 start = min(start, max(from_us(late), now - timedelta(days=7)))
             settled = to_us(now - timedelta(seconds=energy_config.max_gap_s))
             end = from_us(align(settled, energy_config.interval_us))
-            return await asyncio.to_thread(compute_energy, historian.engine, site, start, end, energy_config)
+            return await _tolerant(
+                "energy intervals", historian, "energy", late, compute_energy, historian.engine, site, start, end,
+                energy_config,
+            )  # fmt: skip
 
         scheduler.add_job(energy_job, CronTrigger(minute="3,18,33,48", timezone="UTC"), id="historian-energy", **common)
         ids.append("historian-energy")

@@ -695,6 +695,13 @@ class Historian:
         self._late[consumer] = None
         return late
 
+    def give_back_late(self, consumer: str, late: int | None) -> None:
+        """A consumer whose run failed returns what take_late_since gave it (kept if earlier than a newer one)."""
+        if late is None:
+            return
+        current = self._late.get(consumer)
+        self._late[consumer] = late if current is None else min(current, late)
+
 
 def _frame_rows(frame: Frame) -> tuple[list[SampleRow], list[tuple[int, dict[str, Any]]]]:
     """A journal frame's content as writer input."""

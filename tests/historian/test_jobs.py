@@ -31,3 +31,35 @@ async def test_the_jobs_are_scheduled_while_started_and_removed_when_stopped(
         await jobs.stop()
         await historian.stop()
     assert jobs.next_runs() == {}
+
+
+async def test_a_job_while_the_database_is_away_is_skipped_and_gives_its_late_marker_back(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from historian.retention import _tolerant
+
+    class Late:
+        def __init__(self) -> None:
+            self.back: list[tuple[str, int | None]] = []
+
+        def give_back_late(self, consumer: str, late: int | None) -> None:
+            self.back.append((consumer, late))
+
+    def away() -> None:
+        raise OperationalError("DELETE FROM energy_intervals", {}, Exception("database is locked"))
+
+    historian = Late()
+    assert await _tolerant("energy intervals", historian, "energy", 1234, away) is None
+    assert historian.back == [("energy", 1234)]
+    assert await _tolerant("energy intervals", historian, "energy", None, lambda: 7) == 7
+    assert historian.back == [("energy", 1234)]
+
+
+async def test_a_late_marker_given_back_is_kept_if_earlier(tmp_path: Path) -> None:
+    historian = Historian(f"sqlite:///{tmp_path / 'h.sqlite'}", journal_dir=tmp_path / "journal")
+    historian.give_back_late("energy", 500)
+    historian.give_back_late("energy", 900)
+    assert historian.take_late_since("energy") == 500
+    assert historian.take_late_since("energy") is None
+    historian.give_back_late("energy", None)
+    assert historian.take_late_since("energy") is None
