@@ -24,7 +24,6 @@ from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from hmi.client import CallAnswer, ConsoleClient, ConsoleError
 from hmi.tasks import spawn
-from hmi.values import status_text
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +388,6 @@ class AlarmFeed(QObject):
         Each event is a dict of HISTORY_FIELDS; `kind` keeps the events of one ConditionName. ConsoleError when the
         server refuses the read (no historian: BadHistoryOperationUnsupported).
         """
-        session = self.client.session()
         evfilter = ua.EventFilter()
         evfilter.SelectClauses = [_operand(name) for name in HISTORY_FIELDS]
         details = ua.ReadEventDetails()
@@ -398,30 +396,17 @@ class AlarmFeed(QObject):
         details.NumValuesPerNode = max_events
         details.Filter = evfilter
         out: list[dict[str, Any]] = []
-        continuation: bytes | None = None
-        while True:
-            params = ua.HistoryReadParameters()
-            params.HistoryReadDetails = details
-            params.TimestampsToReturn = ua.TimestampsToReturn.Both
-            params.ReleaseContinuationPoints = False
-            params.NodesToRead = [
-                ua.HistoryReadValueId(NodeId=self.client.nodeid(source_path), ContinuationPoint=continuation)
-            ]
-            [result] = await session.uaclient.history_read(params)
-            code = result.StatusCode
-            if not code.is_good():
-                raise ConsoleError(f"alarm history of {source_path}: {status_text(code.value)}")
-            history = cast(ua.HistoryEvent, result.HistoryData)
-            for fields in history.Events or []:
-                values = [variant.Value for variant in fields.EventFields]
-                row = dict(zip(HISTORY_FIELDS, values, strict=False))
-                row["Message"] = _text(row.get("Message"))
-                row["Comment"] = _text(row.get("Comment"))
-                if not kind or row.get("ConditionName") == kind:
-                    out.append(row)
-            previous, continuation = continuation, result.ContinuationPoint
-            if not continuation or continuation == previous or len(out) >= max_events:
-                return out
+        events = await self.client.history_read(
+            self.client.nodeid(source_path), details, f"alarm history of {source_path}", limit=max_events
+        )
+        for fields in events:
+            values = [variant.Value for variant in fields.EventFields]
+            row = dict(zip(HISTORY_FIELDS, values, strict=False))
+            row["Message"] = _text(row.get("Message"))
+            row["Comment"] = _text(row.get("Comment"))
+            if not kind or row.get("ConditionName") == kind:
+                out.append(row)
+        return out[:max_events]
 
 
 def _rank(record: AlarmRecord) -> tuple[int, float]:

@@ -516,23 +516,10 @@ class ConsoleClient(QObject):
     async def call(self, object_path: str, method: str, *args: ua.Variant) -> CallAnswer:
         """Call a method of a city object; the answer carries the device's status code (never raises for Bad)."""
         try:
-            client = self._session()
             method_id = await self.method_id(object_path, method)
-            request = ua.CallMethodRequest(
-                ObjectId=self.nodeid(object_path), MethodId=method_id, InputArguments=list(args)
-            )
-            [result] = await client.uaclient.call([request])
-        except ua.UaStatusCodeError as exc:
-            return CallAnswer(exc.code)
-        except ConsoleError as exc:
-            return CallAnswer(NOT_CONNECTED, message=str(exc))
-        except (OSError, TimeoutError, ua.UaError) as exc:
-            return CallAnswer(NOT_CONNECTED, message=_describe(exc))
-        return CallAnswer(
-            result.StatusCode.value,
-            tuple(v.Value for v in result.OutputArguments or ()),
-            tuple(s.value for s in result.InputArgumentResults or ()),
-        )
+        except _CALL_ERRORS as exc:
+            return _call_failure(exc)
+        return await self.call_node(self.nodeid(object_path), method_id, *args)
 
     def session(self) -> Client:
         """The asyncua Client of the current session (ConsoleError when not connected), for views that need more
@@ -545,12 +532,8 @@ class ConsoleClient(QObject):
             client = self._session()
             request = ua.CallMethodRequest(ObjectId=object_id, MethodId=method_id, InputArguments=list(args))
             [result] = await client.uaclient.call([request])
-        except ua.UaStatusCodeError as exc:
-            return CallAnswer(exc.code)
-        except ConsoleError as exc:
-            return CallAnswer(NOT_CONNECTED, message=str(exc))
-        except (OSError, TimeoutError, ua.UaError) as exc:
-            return CallAnswer(NOT_CONNECTED, message=_describe(exc))
+        except _CALL_ERRORS as exc:
+            return _call_failure(exc)
         return CallAnswer(
             result.StatusCode.value,
             tuple(v.Value for v in result.OutputArguments or ()),
@@ -574,27 +557,32 @@ class ConsoleClient(QObject):
 
     async def read_history(self, path: str, start: datetime, end: datetime, max_values: int = 0) -> list[ua.DataValue]:
         """Raw history of a variable between two times (continuation points followed); ConsoleError when refused."""
-        client = self._session()
         details = ua.ReadRawModifiedDetails(
             IsReadModified=False, StartTime=start, EndTime=end, NumValuesPerNode=max_values, ReturnBounds=False
         )
-        values: list[ua.DataValue] = []
+        return await self.history_read(self.nodeid(path), details, f"history of {path}", limit=max_values)
+
+    async def history_read(self, nodeid: ua.NodeId, details: Any, what: str, limit: int = 0) -> list[Any]:
+        """Every item of one node's HistoryRead (DataValues, or HistoryEventFieldLists for ReadEventDetails),
+        continuation points followed until done or `limit` items; ConsoleError naming `what` when refused."""
+        client = self._session()
+        items: list[Any] = []
         continuation: bytes | None = None
         while True:
             params = ua.HistoryReadParameters()
             params.HistoryReadDetails = details
             params.TimestampsToReturn = ua.TimestampsToReturn.Both
             params.ReleaseContinuationPoints = False
-            params.NodesToRead = [
-                ua.HistoryReadValueId(NodeId=self.nodeid(path), IndexRange="", ContinuationPoint=continuation)
-            ]
+            params.NodesToRead = [ua.HistoryReadValueId(NodeId=nodeid, IndexRange="", ContinuationPoint=continuation)]
             [result] = await client.uaclient.history_read(params)
             if not result.StatusCode.is_good():
-                raise ConsoleError(f"history of {path}: {status_text(result.StatusCode.value)}")
-            values.extend(result.HistoryData.DataValues or [])  # type: ignore[union-attr]
+                raise ConsoleError(f"{what}: {status_text(result.StatusCode.value)}")
+            data = result.HistoryData
+            found = data.Events if isinstance(data, ua.HistoryEvent) else getattr(data, "DataValues", None)
+            items.extend(found or [])
             previous, continuation = continuation, result.ContinuationPoint
-            if not continuation or continuation == previous or (max_values and len(values) >= max_values):
-                return values
+            if not continuation or continuation == previous or (limit and len(items) >= limit):
+                return items
 
     async def browse_methods(self, object_path: str) -> dict[str, ua.NodeId]:
         """The methods of an object (browse name -> method NodeId), e.g. the shared methods of a device's type."""
@@ -606,6 +594,18 @@ class ConsoleClient(QObject):
             nodeclassmask=ua.NodeClass.Method,
         )
         return {ref.BrowseName.Name: ref.NodeId for ref in refs}
+
+
+_CALL_ERRORS = (ConsoleError, OSError, TimeoutError, ua.UaError)
+
+
+def _call_failure(exc: BaseException) -> CallAnswer:
+    """The answer of a call that did not get through: the server's status, or not connected."""
+    if isinstance(exc, ua.UaStatusCodeError):
+        return CallAnswer(exc.code)
+    if isinstance(exc, ConsoleError):
+        return CallAnswer(NOT_CONNECTED, message=str(exc))
+    return CallAnswer(NOT_CONNECTED, message=_describe(exc))
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,8 +17,7 @@ from typing import Any, cast
 import numpy as np
 from asyncua import Client, ua
 
-from hmi.client import ConsoleClient, ConsoleError
-from hmi.values import status_text
+from hmi.client import ConsoleClient
 
 RAW_MAX_SECONDS = 6 * 3600.0
 """Ranges up to this span are read raw; longer ones processed."""
@@ -73,7 +72,6 @@ async def read_processed(
     """Processed history of a variable: one value per interval (continuation points followed)."""
     if aggregate not in AGGREGATES:
         raise ValueError(f"unknown aggregate {aggregate!r} (known: {', '.join(AGGREGATES)})")
-    session = ua_session(client)
     details = ua.ReadProcessedDetails(
         StartTime=start,
         EndTime=end,
@@ -81,23 +79,10 @@ async def read_processed(
         AggregateType=[ua.NodeId(cast(ua.Int32, AGGREGATES[aggregate]))],
         AggregateConfiguration=ua.AggregateConfiguration(UseServerCapabilitiesDefaults=True),
     )
-    values: list[ua.DataValue] = []
-    continuation: bytes | None = None
-    while True:
-        params = ua.HistoryReadParameters()
-        params.HistoryReadDetails = details
-        params.TimestampsToReturn = ua.TimestampsToReturn.Both
-        params.ReleaseContinuationPoints = False
-        params.NodesToRead = [
-            ua.HistoryReadValueId(NodeId=client.nodeid(path), IndexRange="", ContinuationPoint=continuation)
-        ]
-        [result] = await session.uaclient.history_read(params)
-        if not result.StatusCode.is_good():
-            raise ConsoleError(f"{aggregate} history of {path}: {status_text(result.StatusCode.value)}")
-        values.extend(result.HistoryData.DataValues or [])  # type: ignore[union-attr]
-        previous, continuation = continuation, result.ContinuationPoint
-        if not continuation or continuation == previous:
-            return values
+    values: list[ua.DataValue] = await client.history_read(
+        client.nodeid(path), details, f"{aggregate} history of {path}"
+    )
+    return values
 
 
 async def read_plan(client: ConsoleClient, path: str, plan: ReadPlan) -> list[ua.DataValue]:
