@@ -8,7 +8,6 @@ one Python object per point).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -66,6 +65,33 @@ MAX_ALERTS = 5000
 HIT_PIXELS = 4.0  # a device is under the pointer within its radius plus this many pixels
 
 
+class SafeScaleBar(pg.ScaleBar):  # type: ignore[misc]
+    """pyqtgraph's scale bar, made safe for teardown: it connects to its view's sigRangeChanged each time its parent
+    changes (several connections) and, when a scene is destroyed item by item, may be asked to measure a view whose
+    child group is already deleted (a segmentation fault seen in the test suite). It stops following a deleted
+    view, and `detach()` removes every connection first."""
+
+    detached = False
+
+    def updateBar(self) -> None:
+        view = self.parentItem()
+        if self.detached or view is None or sip.isdeleted(view) or sip.isdeleted(getattr(view, "childGroup", view)):
+            return
+        super().updateBar()
+
+    def detach(self) -> None:
+        """Stop following the view (every connection to its sigRangeChanged is removed)."""
+        self.detached = True
+        view = self.parentItem()
+        if view is None or sip.isdeleted(view):
+            return
+        for _ in range(16):  # one connection per parent change
+            try:
+                view.sigRangeChanged.disconnect(self.updateBar)
+            except (TypeError, RuntimeError):
+                break
+
+
 class CityMap(QWidget):
     """The map widget: toolbar (search, kind and state filters, fit), the plot, and a legend line."""
 
@@ -108,7 +134,7 @@ class CityMap(QWidget):
         self.highlight.setZValue(100)
         self.lamp_alerts = CityScatter(symbol="o", size=9, pen=pg.mkPen("#0b0d10", width=1), brush=None)
         self.lamp_alerts.setZValue(10.5)  # above the lamps, below the cabinets
-        self.scale_bar = pg.ScaleBar(size=500, suffix="m", brush=theme.TEXT_DIM)
+        self.scale_bar = SafeScaleBar(size=500, suffix="m", brush=theme.TEXT_DIM)
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-30, -20))
         scene = self.plot.scene()
@@ -518,8 +544,7 @@ class CityMap(QWidget):
         if scene is not None:
             scene.sigMouseMoved.disconnect(self._on_mouse_moved)
             scene.sigMouseClicked.disconnect(self._on_mouse_clicked)
-        with contextlib.suppress(TypeError, RuntimeError):  # the scale bar stops following the view
-            self.view.sigRangeChanged.disconnect(self.scale_bar.updateBar)
+        self.scale_bar.detach()  # the scale bar stops following the view before the scene goes
         self.scatters.clear()
         self.plot.clear()
         self.plot.close()
