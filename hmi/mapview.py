@@ -8,6 +8,7 @@ one Python object per point).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -63,6 +64,10 @@ REFRESH_MS = 100  # recolour at most 10 times a second, whatever the rate of cha
 ALERT_STATES = (MapState.FAILED, MapState.NO_COMM)  # lamps drawn again, larger, on top
 MAX_ALERTS = 5000
 HIT_PIXELS = 4.0  # a device is under the pointer within its radius plus this many pixels
+
+
+DISPOSED_PLOTS: list[Any] = []
+"""The plots of disposed maps, kept out of every window and never destroyed while Qt runs (see CityMap.dispose)."""
 
 
 class SafeScaleBar(pg.ScaleBar):  # type: ignore[misc]
@@ -530,11 +535,15 @@ class CityMap(QWidget):
         self.device_activated.emit(ref)
 
     def dispose(self) -> None:
-        """Stop refreshing and release the plot's scene in order (idempotent).
+        """Stop refreshing and take the plot out of the window for good (idempotent).
 
-        pyqtgraph items left to a garbage-collected scene are destroyed in no particular order, and their Python
-        overrides (the scale bar following the view) may then run on half-destroyed objects: a crash. The plot is
-        closed here, its scene cleared while everything is alive, and the closed (parentless) plot deleted at once.
+        Destroying a pyqtgraph plot while Qt runs lets pyqtgraph's Python overrides (ViewBox.resizeEvent and
+        itemChange, the scale bar following the view) run on half-destroyed items: segmentation faults, seen both
+        when the scene was left to the garbage collector and when the plot was deleted at once (the second only in
+        the full test suite). So the disposed plot is not destroyed: its timers and signals are stopped, it is
+        hidden, taken out of the window (whose destruction no longer reaches it) and kept in `DISPOSED_PLOTS` for
+        the life of the process (PyQt6 destroys nothing at exit). A console disposes its one map when it closes;
+        the test suite, a few dozen small ones.
         """
         if self.disposed:
             return
@@ -542,13 +551,14 @@ class CityMap(QWidget):
         self.timer.stop()
         scene = self.plot.scene()
         if scene is not None:
-            scene.sigMouseMoved.disconnect(self._on_mouse_moved)
-            scene.sigMouseClicked.disconnect(self._on_mouse_clicked)
-        self.scale_bar.detach()  # the scale bar stops following the view before the scene goes
+            with contextlib.suppress(TypeError, RuntimeError):
+                scene.sigMouseMoved.disconnect(self._on_mouse_moved)
+                scene.sigMouseClicked.disconnect(self._on_mouse_clicked)
+        self.scale_bar.detach()
         self.scatters.clear()
-        self.plot.clear()
-        self.plot.close()
-        sip.delete(self.plot)  # now, in order: left to the garbage collector it crashed a later allocation
+        self.plot.hide()
+        self.plot.setParent(None)
+        DISPOSED_PLOTS.append(self.plot)
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
         """A map closed as a window of its own releases its scene."""

@@ -38,6 +38,7 @@ from PyQt6.QtWidgets import (
 
 from hmi.client import ConsoleClient, ConsoleError
 from hmi.history import ReadPlan, merge_sorted, numeric, plan_read, read_plan, samples, ua_session, value_at
+from hmi.mapview import DISPOSED_PLOTS
 from hmi.tagtree import CLASS_ROLE, PATH_ROLE, TagTree
 from hmi.tasks import spawn
 from hmi.values import Change, is_stale
@@ -419,26 +420,17 @@ class TrendView(QWidget):
             if scene is not None:
                 scene.sigMouseMoved.disconnect(self._mouse_moved)
             self.item.vb.sigResized.disconnect(self._sync_views)
-        for viewbox in self._axes.values():
-            if viewbox is not self.item.vb:
-                viewbox.clear()
-                if scene is not None:
-                    scene.removeItem(viewbox)
-                sip.delete(viewbox)
         self._axes.clear()
         self._extra_axes.clear()
         release(self.plot)
 
 
 def release(*plots: pg.PlotWidget) -> None:
-    """Clear, close and delete plots now, in order, while their items are alive.
-
-    A closed PlotWidget has no parent: left to Python's garbage collector, it and its items were destroyed at
-    whatever moment a later collection ran (in tests, while the next console was being built) and crashed there.
-    """
+    """Take plots out of their window for good: hidden, parentless and kept alive (see CityMap.dispose: destroying
+    a pyqtgraph plot while Qt runs let its Python overrides run on half-destroyed items and crashed)."""
     for plot in plots:
-        if sip.isdeleted(plot):
+        if sip.isdeleted(plot) or plot in DISPOSED_PLOTS:
             continue
-        plot.clear()
-        plot.close()
-        sip.delete(plot)
+        plot.hide()
+        plot.setParent(None)
+        DISPOSED_PLOTS.append(plot)
