@@ -26,6 +26,7 @@ from asyncua.server.history import HistoryManager
 from asyncua.server.internal_server import InternalServer
 from asyncua.server.internal_session import InternalSession
 from sqlalchemy import Connection, Engine, and_, or_
+from sqlalchemy.exc import OperationalError
 
 from historian import aggregates as agg
 from historian import event_queries as eq
@@ -456,7 +457,15 @@ class SqlHistory:
     # -- the worker (runs in a thread) --------------------------------------------------------------------------
 
     def _run(self, jobs: Sequence[tuple[int, Any]]) -> list[_Outcome]:
-        """Carry out every node's read on one connection."""
+        """Carry out every node's read on one connection; while the database is away (refused, lost, locked) every
+        node answers BadDataUnavailable, a temporary condition the client may retry (found by the soak run)."""
+        try:
+            return self._run_on_connection(jobs)
+        except OperationalError as exc:
+            _logger.warning("history read: historian database unavailable (%s)", str(exc.orig or exc).strip()[:200])
+            return [_Outcome([], SC.BadDataUnavailable) for _ in jobs]
+
+    def _run_on_connection(self, jobs: Sequence[tuple[int, Any]]) -> list[_Outcome]:
         outcomes = []
         with self.engine.connect() as conn:
             for _index, job in jobs:
@@ -473,6 +482,8 @@ class SqlHistory:
                         outcomes.append(self._read_at_time(conn, job))
                 except _Failure as failure:
                     outcomes.append(_Outcome([], failure.status))
+                except OperationalError:
+                    raise  # the database went away: _run answers every node
                 except Exception:
                     _logger.exception("history read of %s failed", job.nodeid)
                     outcomes.append(_Outcome([], SC.BadInternalError))
