@@ -130,7 +130,7 @@ class HistoryAccess:
             return nodeid.Identifier if nodeid.NamespaceIndex == ns and isinstance(nodeid.Identifier, str) else None
 
         def nodeid_for_source(source: str) -> ua.NodeId | None:
-            return ua.NodeId(source, ns)
+            return ua.NodeId(ua.String(source), ns)
 
         install_history(
             server,

@@ -233,7 +233,7 @@ def _history(args: argparse.Namespace) -> None:
         rows = export_csv(url, args.tags, start, end, target, quality=not args.no_quality)
     except SQLAlchemyError as exc:
         raise CityScadaError(
-            f"cannot read the historian at {url}: {exc.__class__.__name__}: {exc.orig or exc}"
+            f"cannot read the historian at {url}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
         ) from exc
     print(f"{rows} rows exported", file=sys.stderr)
 

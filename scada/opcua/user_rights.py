@@ -100,13 +100,13 @@ class UserRights:
     def install(self, iserver: InternalServer) -> None:
         """Listen to every Read (idempotent)."""
         if self._iserver is None:
-            iserver.callback_service.addListener(CallbackType.PostRead, self.post_read, priority=PRIORITY)
+            iserver.callback_service.addListener(CallbackType.PostRead, self.post_read, priority=PRIORITY)  # type: ignore[arg-type]  # asyncua dispatches CallbackType members
             self._iserver = iserver
 
     def uninstall(self) -> None:
         """Stop answering (idempotent)."""
         if self._iserver is not None:
-            self._iserver.callback_service.removeListener(CallbackType.PostRead, self.post_read)
+            self._iserver.callback_service.removeListener(CallbackType.PostRead, self.post_read)  # type: ignore[arg-type]
             self._iserver = None
 
     def post_read(self, event: Any, dispatcher: Any = None) -> None:
