@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from asyncua import ua
@@ -54,6 +55,48 @@ _SC = ua.StatusCodes
 Refresh = Callable[[int, int | None], Awaitable[ua.CallMethodResult]]
 
 
+@dataclass(frozen=True, slots=True)
+class _StateMethod:
+    """A standard method that changes a condition's state: its arguments, the permission, what the engine does."""
+
+    args: tuple[str, ...]
+    permission: str
+    run: Callable[..., None]  # (engine, path, *argument values, user)
+    shelving: bool = False  # called on the condition's ShelvingState object
+
+
+_COMMENTED = ("ByteString", "LocalizedText")  # EventId, Comment
+_STATE_METHODS: dict[str, _StateMethod] = {
+    "acknowledge": _StateMethod(
+        _COMMENTED, ACKNOWLEDGE_PERMISSION, lambda e, p, eid, c, u: e.acknowledge(p, eid, c, u)
+    ),
+    "confirm": _StateMethod(_COMMENTED, ACKNOWLEDGE_PERMISSION, lambda e, p, eid, c, u: e.confirm(p, eid, c, u)),
+    "add_comment": _StateMethod(
+        _COMMENTED, ACKNOWLEDGE_PERMISSION, lambda e, p, eid, c, u: e.add_comment(p, eid, c, u)
+    ),
+    "enable": _StateMethod((), SHELVE_PERMISSION, lambda e, p, u: e.enable(p, u)),
+    "disable": _StateMethod((), SHELVE_PERMISSION, lambda e, p, u: e.disable(p, u)),
+    "timed_shelve": _StateMethod(
+        ("Duration",), SHELVE_PERMISSION, lambda e, p, ms, u: e.timed_shelve(p, ms / 1000.0, u), shelving=True
+    ),
+    "timed_shelve2": _StateMethod(
+        ("Duration", "LocalizedText"),
+        SHELVE_PERMISSION,
+        lambda e, p, ms, c, u: e.timed_shelve(p, ms / 1000.0, u, c),
+        shelving=True,
+    ),
+    "one_shot_shelve": _StateMethod((), SHELVE_PERMISSION, lambda e, p, u: e.one_shot_shelve(p, u), shelving=True),
+    "one_shot_shelve2": _StateMethod(
+        ("LocalizedText",), SHELVE_PERMISSION, lambda e, p, c, u: e.one_shot_shelve(p, u, c), shelving=True
+    ),
+    "unshelve": _StateMethod((), SHELVE_PERMISSION, lambda e, p, u: e.unshelve(p, u), shelving=True),
+    "unshelve2": _StateMethod(
+        ("LocalizedText",), SHELVE_PERMISSION, lambda e, p, c, u: e.unshelve(p, u, c), shelving=True
+    ),
+}
+"""The state-changing standard methods (Part 9), by METHODS key; ConditionRefresh has its own dispatchers."""
+
+
 class ConditionMethods:
     """The dispatchers of the standard condition methods, bound to the method nodes of one address space."""
 
@@ -70,20 +113,9 @@ class ConditionMethods:
     def bind(self) -> None:
         """Give every standard method node of A&C its dispatcher (the previous callbacks are kept for unbind)."""
         handlers: dict[str, Callable[..., Any]] = {
-            "acknowledge": self._acknowledge,
-            "confirm": self._confirm,
-            "add_comment": self._add_comment,
-            "enable": self._enable,
-            "disable": self._disable,
-            "timed_shelve": self._timed_shelve,
-            "timed_shelve2": self._timed_shelve2,
-            "one_shot_shelve": self._one_shot_shelve,
-            "one_shot_shelve2": self._one_shot_shelve2,
-            "unshelve": self._unshelve,
-            "unshelve2": self._unshelve2,
-            "refresh": self._refresh,
-            "refresh2": self._refresh2,
+            name: self._dispatcher(spec) for name, spec in _STATE_METHODS.items()
         }
+        handlers.update(refresh=self._refresh, refresh2=self._refresh2)
         for name, ids in METHODS.items():
             for method_id in ids:
                 nodeid = ns0(method_id)
@@ -139,103 +171,21 @@ class ConditionMethods:
             return status_result(int(exc.status))
         return status_result(Quality.GOOD)
 
-    async def _acknowledge(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
+    def _dispatcher(self, spec: _StateMethod) -> Callable[..., Any]:
+        """The callback of one state method: check, then `spec.run(engine, path, *values, user)`."""
         engine = self._engine
-        return await self._run_method(
-            object_id,
-            args,
-            ("ByteString", "LocalizedText"),
-            ACKNOWLEDGE_PERMISSION,
-            lambda path, event_id, comment, user: engine.acknowledge(path, event_id, comment, user),
-        )
 
-    async def _confirm(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id,
-            args,
-            ("ByteString", "LocalizedText"),
-            ACKNOWLEDGE_PERMISSION,
-            lambda path, event_id, comment, user: engine.confirm(path, event_id, comment, user),
-        )
+        async def dispatch(object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
+            return await self._run_method(
+                object_id,
+                args,
+                spec.args,
+                spec.permission,
+                lambda path, *rest: spec.run(engine, path, *rest),
+                shelving=spec.shelving,
+            )
 
-    async def _add_comment(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id,
-            args,
-            ("ByteString", "LocalizedText"),
-            ACKNOWLEDGE_PERMISSION,
-            lambda path, event_id, comment, user: engine.add_comment(path, event_id, comment, user),
-        )
-
-    async def _enable(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id, args, (), SHELVE_PERMISSION, lambda path, user: engine.enable(path, user)
-        )
-
-    async def _disable(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id, args, (), SHELVE_PERMISSION, lambda path, user: engine.disable(path, user)
-        )
-
-    async def _timed_shelve(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id,
-            args,
-            ("Duration",),
-            SHELVE_PERMISSION,
-            lambda path, ms, user: engine.timed_shelve(path, ms / 1000.0, user),
-            shelving=True,
-        )
-
-    async def _timed_shelve2(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id,
-            args,
-            ("Duration", "LocalizedText"),
-            SHELVE_PERMISSION,
-            lambda path, ms, comment, user: engine.timed_shelve(path, ms / 1000.0, user, comment),
-            shelving=True,
-        )
-
-    async def _one_shot_shelve(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id, args, (), SHELVE_PERMISSION, lambda path, user: engine.one_shot_shelve(path, user), shelving=True
-        )
-
-    async def _one_shot_shelve2(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id,
-            args,
-            ("LocalizedText",),
-            SHELVE_PERMISSION,
-            lambda path, comment, user: engine.one_shot_shelve(path, user, comment),
-            shelving=True,
-        )
-
-    async def _unshelve(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id, args, (), SHELVE_PERMISSION, lambda path, user: engine.unshelve(path, user), shelving=True
-        )
-
-    async def _unshelve2(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        engine = self._engine
-        return await self._run_method(
-            object_id,
-            args,
-            ("LocalizedText",),
-            SHELVE_PERMISSION,
-            lambda path, comment, user: engine.unshelve(path, user, comment),
-            shelving=True,
-        )
+        return dispatch
 
     def unbind(self) -> None:
         """Give the method nodes their previous callbacks back."""
