@@ -33,7 +33,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from asyncua import Client, ua
-from asyncua.client.ua_client import UaClientState
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from hmi.security import certificate_uri, security_certificate, thumbprint
@@ -41,6 +40,7 @@ from hmi.values import NOT_CONNECTED, status_text
 from hmi.watches import Watch, WatchCallback, WatchTable
 from scada.catalog import NAMESPACE_URI
 from scada.model import CityScadaError
+from scada.ua_session import SessionLoss, describe
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +166,8 @@ class ConsoleClient(QObject):
         self._ns: int | None = None
         self._state = ConnectionState.IDLE
         self._task: asyncio.Task[None] | None = None
-        self._lost = asyncio.Event()
-        self._lost_reason = ""
+        self._loss = SessionLoss()
         self._subscription_id: int | None = None
-        self._last_publish = 0.0
-        self._stale_after = 30.0
         self._items_lock: asyncio.Lock | None = None
         self._methods: dict[tuple[str, str], ua.NodeId] = {}
         self.sessions = 0
@@ -248,7 +245,7 @@ class ConsoleClient(QObject):
 
     async def _keep_alive(self) -> None:
         while True:
-            reason = await self._wait_for_loss()
+            reason = await self._loss.wait()
             await self._close_client()
             self._mark_lost(reason)
             self.attempts = 0
@@ -261,7 +258,7 @@ class ConsoleClient(QObject):
                 try:
                     await self._open_session()
                 except (ConsoleError, OSError, TimeoutError, ua.UaError) as exc:
-                    self.last_error = _describe(exc)
+                    self.last_error = describe(exc)
                     self.attempts += 1
                     await self._close_client()
                     if self.attempts == 1:
@@ -312,12 +309,9 @@ class ConsoleClient(QObject):
                 raise LoginError(f"{creds.url} refused the login: {status_text(exc.code)}") from exc
             raise ConsoleError(f"{creds.url}: {status_text(exc.code)}") from exc
         except (OSError, TimeoutError) as exc:
-            raise ConsoleError(f"cannot reach {creds.url}: {_describe(exc)}") from exc
+            raise ConsoleError(f"cannot reach {creds.url}: {describe(exc)}") from exc
         # watched from here on: set_security's endpoint discovery opens and closes a channel of its own
-        self._lost = asyncio.Event()
-        self._lost_reason = ""
-        client.connection_lost_callback = self._on_connection_lost
-        self._watch_transport(client)
+        self._loss.arm(client, lambda: self._client is client, "connection closed by the server")
         try:
             self._ns = await client.get_namespace_index(NAMESPACE_URI)
         except ValueError as exc:
@@ -342,9 +336,8 @@ class ConsoleClient(QObject):
         )
         result = await client.uaclient.create_subscription(params, self._on_publish)
         self._subscription_id = result.SubscriptionId
-        self._last_publish = time.monotonic()
         period_s = result.RevisedPublishingInterval * max(1, result.RevisedMaxKeepAliveCount) / 1000.0
-        self._stale_after = period_s * 1.5 + opts.request_timeout_s
+        self._loss.subscribed(period_s * 1.5 + opts.request_timeout_s)
         async with self._lock():
             self.watches.forget_session()
             watches = self.watches.watches
@@ -385,43 +378,6 @@ class ConsoleClient(QObject):
 
     # ------------------------------------------------------------------ loss detection
 
-    async def _wait_for_loss(self) -> str:
-        while True:
-            silence = time.monotonic() - self._last_publish
-            remaining = self._stale_after - silence
-            if remaining <= 0:
-                return f"no publish response for {silence:.1f} s"
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._lost.wait()
-            except TimeoutError:
-                continue
-            return self._lost_reason
-
-    def _signal_lost(self, reason: str) -> None:
-        if not self._lost.is_set():
-            self._lost_reason = reason
-            self._lost.set()
-
-    async def _on_connection_lost(self, exc: Exception) -> None:
-        self._signal_lost(f"connection lost ({_describe(exc)})")
-
-    def _watch_transport(self, client: Client) -> None:
-        """React to the socket closing at once (asyncua's internal state listener, as its HA client does)."""
-        add_listener = getattr(client.uaclient, "_add_state_listener", None)
-        if add_listener is None:
-            return
-
-        def on_state(state: UaClientState) -> None:
-            if state is not UaClientState.DISCONNECTED or self._client is not client:
-                return
-            publish_task = getattr(client.uaclient.session, "_publish_task", None)
-            if publish_task is not None and not publish_task.done():
-                publish_task.cancel()
-            self._signal_lost("connection closed by the server")
-
-        add_listener(on_state)
-
     def _mark_lost(self, reason: str) -> None:
         self.last_error = reason
         self.lost_at = time.monotonic()
@@ -433,12 +389,12 @@ class ConsoleClient(QObject):
     def _on_publish(self, result: ua.PublishResult) -> None:
         if result.SubscriptionId != self._subscription_id:
             return
-        self._last_publish = time.monotonic()
+        self._loss.published()
         for notification in result.NotificationMessage.NotificationData or ():
             if isinstance(notification, ua.DataChangeNotification):
                 self.watches.deliver(notification)
             elif isinstance(notification, ua.StatusChangeNotification) and not notification.Status.is_good():
-                self._signal_lost(f"subscription status {status_text(notification.Status.value)}")
+                self._loss.signal(f"subscription status {status_text(notification.Status.value)}")
 
     # ------------------------------------------------------------------ the API views use
 
@@ -463,7 +419,7 @@ class ConsoleClient(QObject):
                 async with self._lock():
                     await self._create_items(client, [watch])
             except (OSError, TimeoutError, ua.UaError) as exc:
-                log.info("creating the items of %r failed (%s): restored on reconnection", watch, _describe(exc))
+                log.info("creating the items of %r failed (%s): restored on reconnection", watch, describe(exc))
             else:
                 self.watches.deliver_refusals([watch])
         return watch
@@ -477,7 +433,7 @@ class ConsoleClient(QObject):
         try:
             await self._client.uaclient.delete_monitored_items(params)
         except (OSError, TimeoutError, ua.UaError) as exc:
-            log.debug("deleting monitored items: %s", _describe(exc))
+            log.debug("deleting monitored items: %s", describe(exc))
 
     async def read(
         self, paths: Sequence[str | ua.NodeId], attribute: ua.AttributeIds = ua.AttributeIds.Value
@@ -552,7 +508,7 @@ class ConsoleClient(QObject):
         except ConsoleError as exc:
             return CallAnswer(NOT_CONNECTED, message=str(exc))
         except (OSError, TimeoutError, ua.UaError) as exc:
-            return CallAnswer(NOT_CONNECTED, message=_describe(exc))
+            return CallAnswer(NOT_CONNECTED, message=describe(exc))
         return CallAnswer(status.value)
 
     async def read_history(self, path: str, start: datetime, end: datetime, max_values: int = 0) -> list[ua.DataValue]:
@@ -605,12 +561,7 @@ def _call_failure(exc: BaseException) -> CallAnswer:
         return CallAnswer(exc.code)
     if isinstance(exc, ConsoleError):
         return CallAnswer(NOT_CONNECTED, message=str(exc))
-    return CallAnswer(NOT_CONNECTED, message=_describe(exc))
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return CallAnswer(NOT_CONNECTED, message=describe(exc))
 
 
 class _DropBenignCloseWarnings(logging.Filter):

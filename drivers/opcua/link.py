@@ -20,7 +20,6 @@ from typing import Any
 
 from asyncua import ua
 from asyncua.client import Client
-from asyncua.client.ua_client import UaClientState
 
 from drivers.opcua.convert import (
     command_error,
@@ -44,6 +43,7 @@ from scada.model import (
     is_good,
     utcnow,
 )
+from scada.ua_session import SessionLoss, describe
 
 log = logging.getLogger("drivers.opcua")
 
@@ -106,11 +106,8 @@ class RemoteLink:
         self._task: asyncio.Task[None] | None = None
         self._client: Client | None = None
         self._connected = False
-        self._lost = asyncio.Event()
-        self._lost_reason = ""
+        self._loss = SessionLoss(0.0)
         self._subscription_id: int | None = None
-        self._last_publish = 0.0
-        self._stale_after = 0.0
         self._ns_index: dict[str, int] = {}
         self._arg_types: dict[str, list[ua.VariantType | None] | None] = {}
         self._write_types: dict[str, ua.VariantType | None] = {}
@@ -161,11 +158,11 @@ class RemoteLink:
             except _LinkLost as exc:
                 reason = str(exc)
             except (OSError, TimeoutError, ua.UaError) as exc:
-                reason = _describe(exc)
+                reason = describe(exc)
             except Exception as exc:
                 if self._state != "down":  # a traceback once per outage, not once per retry
                     log.exception("%s: unexpected error on the link to %s", self.name, self.plan.url)
-                reason = _describe(exc)
+                reason = describe(exc)
             finally:
                 await self._close_client()
             if self.sessions != sessions:
@@ -187,11 +184,9 @@ class RemoteLink:
         client.name = client.description = f"cityscada {self.name}"
         client.application_uri = "urn:cityscada:opcua-client"
         client.product_uri = "urn:cityscada"
-        self._lost = asyncio.Event()
-        self._lost_reason = ""
-        client.connection_lost_callback = self._on_connection_lost
         self._client = client
-        self._watch_transport(client)
+        # a remote restart stays one line in the log: the publish loop is cancelled as the transport closes
+        self._loss.arm(client, lambda: self._client is client, "connection closed by the remote server")
         await client.connect()
         namespaces = await client.get_namespace_array()
         self._ns_index = {uri: index for index, uri in enumerate(namespaces)}
@@ -200,7 +195,7 @@ class RemoteLink:
         await self._subscribe(client)
         self.sessions += 1
         self._mark_up()
-        raise _LinkLost(await self._watch())
+        raise _LinkLost(await self._loss.wait())
 
     async def _subscribe(self, client: Client) -> None:
         """One subscription for the whole server and one monitored item (queue size 1) per mapped variable."""
@@ -217,9 +212,8 @@ class RemoteLink:
         )
         result = await client.uaclient.create_subscription(params, self._on_publish)
         self._subscription_id = result.SubscriptionId
-        self._last_publish = time.monotonic()
         period_s = result.RevisedPublishingInterval * max(1, result.RevisedMaxKeepAliveCount) / 1000.0
-        self._stale_after = period_s * _STALE_MARGIN + opts.request_timeout_s
+        self._loss.subscribed(period_s * _STALE_MARGIN + opts.request_timeout_s)
         self._failed = {}
         requests: list[tuple[int, ua.MonitoredItemCreateRequest]] = []
         for handle, item in enumerate(self._items, start=1):
@@ -253,49 +247,6 @@ class RemoteLink:
                 sample,
             )
 
-    async def _watch(self) -> str:
-        """Wait for the loss of the session: a lost connection, a Bad subscription status or silence."""
-        while True:
-            silence = time.monotonic() - self._last_publish
-            remaining = self._stale_after - silence
-            if remaining <= 0:
-                return f"no publish response for {silence:.1f} s"
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._lost.wait()
-            except TimeoutError:
-                continue
-            return self._lost_reason
-
-    def _signal_lost(self, reason: str) -> None:
-        if not self._lost.is_set():
-            self._lost_reason = reason
-            self._lost.set()
-
-    async def _on_connection_lost(self, exc: Exception) -> None:
-        self._signal_lost(f"connection lost ({_describe(exc)})")
-
-    def _watch_transport(self, client: Client) -> None:
-        """React to the socket closing in the same loop iteration (asyncua's supervisor only wakes later).
-
-        asyncua's publish loop would otherwise wake first on the failed request and log a traceback every second
-        until the session is closed; cancelling it here keeps a remote restart down to one line in the log. Both
-        hooks are asyncua internals (its HA client uses them too): without them the driver still works, louder.
-        """
-        add_listener = getattr(client.uaclient, "_add_state_listener", None)
-        if add_listener is None:
-            return
-
-        def on_state(state: UaClientState) -> None:
-            if state is not UaClientState.DISCONNECTED or self._client is not client:
-                return
-            publish_task = getattr(client.uaclient.session, "_publish_task", None)
-            if publish_task is not None and not publish_task.done():
-                publish_task.cancel()
-            self._signal_lost("connection closed by the remote server")
-
-        add_listener(on_state)
-
     async def _close_client(self) -> None:
         """Close the session (abandoned after close_timeout_s) and drop the socket; leaves no task behind."""
         client, self._client = self._client, None
@@ -321,7 +272,7 @@ class RemoteLink:
         """One publish response -> one batch of value records (the publish loop calls this)."""
         if result.SubscriptionId != self._subscription_id:
             return
-        self._last_publish = time.monotonic()
+        self._loss.published()
         data = result.NotificationMessage.NotificationData
         if not data:
             return  # keep-alive
@@ -334,7 +285,7 @@ class RemoteLink:
                     if record is not None:
                         records.append(record)
             elif isinstance(notification, ua.StatusChangeNotification) and not notification.Status.is_good():
-                self._signal_lost(f"subscription status {notification.Status.name}")
+                self._loss.signal(f"subscription status {notification.Status.name}")
         if self._new_mismatches:
             log.warning(
                 "%s: %d variables of %s do not fit their catalog type (published BadTypeMismatch), e.g. %s",
@@ -458,7 +409,7 @@ class RemoteLink:
         except ua.UaStatusCodeError as exc:
             raise command_error(exc.code, what) from exc
         except (ConnectionError, OSError, TimeoutError, ua.UaError) as exc:
-            raise DeviceCommunicationError(f"{what}: no answer ({_describe(exc)})") from exc
+            raise DeviceCommunicationError(f"{what}: no answer ({describe(exc)})") from exc
 
     async def _call(self, client: Client, what: str, target: MethodTarget, args: Mapping[str, Any]) -> WriteResult:
         method = self._node_or_raise(target.method, what)
@@ -574,9 +525,3 @@ def _monitor_request(handle: int, node: ua.NodeId, sampling_ms: float) -> ua.Mon
             ClientHandle=handle, SamplingInterval=sampling_ms, QueueSize=1, DiscardOldest=True
         ),
     )
-
-
-def _describe(exc: BaseException) -> str:
-    """A short reason for the logs ("ConnectionRefusedError: [Errno 111] ...")."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
