@@ -114,7 +114,7 @@ class HistoryAccess:
         from asyncua import ua
 
         from historian.ingest import catalog_spec
-        from historian.opcua_history import install_history
+        from historian.opcua_history_install import install_history
 
         ns = city.namespace_index
 

@@ -16,7 +16,8 @@ from historian import aggregates as agg
 from historian import queries as q
 from historian.engine import make_engine
 from historian.migrations import upgrade_to_head
-from historian.opcua_history import SqlHistory, install_history
+from historian.opcua_history import SqlHistory
+from historian.opcua_history_install import install_history
 from historian.schema import from_us, to_us
 from scada.catalog import NAMESPACE_URI
 
