@@ -355,30 +355,18 @@ class AlarmFeed(QObject):
             found = self._shelving_ids[record.key] = node.nodeid
         return found
 
-    async def probe_rights(self, key: str) -> tuple[int, int]:
-        """Ask the server, without changing anything, whether this user may acknowledge and shelve.
-
-        Acknowledge with an EventId the condition never had, and TimedShelve of -1 ms: the server checks the
-        user's right before the EventId and the duration, so an allowed user gets BadEventIdUnknown /
-        BadShelvingTimeOutOfRange (or another refusal of the condition) and a refused one BadUserAccessDenied.
-        Returns the two status codes.
-        """
-        record = self.records.get(key)
-        if record is None:
-            return ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdUnknown
-        ack = await self.client.call_node(
-            record.condition_id,
-            ACKNOWLEDGE,
-            ua.Variant(b"\x00console-rights-probe", ua.VariantType.ByteString),
-            ua.Variant(ua.LocalizedText(""), ua.VariantType.LocalizedText),
+    async def rights(self) -> tuple[bool | None, bool | None]:
+        """May this user acknowledge, and shelve? The server's per-user UserExecutable of the standard Acknowledge
+        and TimedShelve2 methods (None where it gives no answer: the server's own check still applies)."""
+        answers = await self.client.read([ACKNOWLEDGE, TIMED_SHELVE], ua.AttributeIds.UserExecutable)
+        return tuple(  # type: ignore[return-value]
+            bool(dv.Value.Value)
+            if (dv.StatusCode is None or dv.StatusCode.is_good())
+            and dv.Value is not None
+            and dv.Value.Value is not None
+            else None
+            for dv in answers
         )
-        shelve = await self._shelving_call(
-            key,
-            TIMED_SHELVE,
-            ua.Variant(-1.0, ua.VariantType.Double),
-            ua.Variant(ua.LocalizedText(""), ua.VariantType.LocalizedText),
-        )
-        return ack.status, shelve.status
 
     async def history(
         self, source_path: str, start: datetime, end: datetime, kind: str = "", max_events: int = 1000

@@ -5,8 +5,8 @@ the Server object, hmi.alarmfeed), the "Alarms" dock with the list, the banner u
 on the map around devices with an active unacknowledged alarm, and the keyboard shortcuts; `start()` subscribes.
 
 Acknowledge and shelve act on the selected rows, one server call per alarm, each answer listed (the server's
-status name). Whether the user may acknowledge or shelve is asked of the server once, without side effects
-(AlarmFeed.probe_rights), and learnt again from every BadUserAccessDenied: the buttons of a user without the right
+status name). Whether the user may acknowledge or shelve is asked of the server once (the per-user UserExecutable
+of the standard methods, AlarmFeed.rights), and learnt again from every BadUserAccessDenied: the buttons of a user without the right
 are disabled. A new alarm highlights its row; from `cue_severity` up it also flashes the banner and beeps.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from asyncua import ua
 from PyQt6.QtCore import QItemSelectionModel, Qt
 from PyQt6.QtGui import QAction, QColor, QKeySequence
 from PyQt6.QtWidgets import (
@@ -38,7 +39,7 @@ from hmi import theme
 from hmi.alarmfeed import ALARM_TARGET, AlarmFeed, AlarmRecord
 from hmi.alarmtable import RECORD_ROLE, AlarmFilter, AlarmTableModel
 from hmi.alarmwidgets import CUE_SEVERITY, AlarmBanner, AlarmHistoryDialog, AlarmRings
-from hmi.client import CallAnswer
+from hmi.client import CallAnswer, ConsoleError
 from hmi.tasks import spawn
 from scada.model import Quality
 
@@ -271,15 +272,16 @@ class AlarmsView(QWidget):
             QApplication.beep()
 
     async def probe_rights(self) -> None:
-        """Ask the server whether this user may acknowledge and shelve (no side effect), and set the buttons."""
-        if not self.feed.records:
+        """Ask the server whether this user may acknowledge and shelve (UserExecutable), and set the buttons."""
+        try:
+            ack, shelve = await self.feed.rights()
+        except (ConsoleError, ua.UaError, OSError, TimeoutError) as exc:
+            log.info("alarm rights not read: %s", exc)
             return
-        key = next(iter(self.feed.records))
-        ack, shelve = await self.feed.probe_rights(key)
-        for method, status in (("Acknowledge", ack), ("Shelve", shelve)):
-            if status == Quality.BAD_USER_ACCESS_DENIED:
-                self.permissions.learn(ALARM_TARGET, method, status)
-            elif status != Quality.BAD_NOT_CONNECTED:
+        for method, allowed in (("Acknowledge", ack), ("Shelve", shelve)):
+            if allowed is False:  # as a refusal would: disabled for the session
+                self.permissions.learn(ALARM_TARGET, method, Quality.BAD_USER_ACCESS_DENIED)
+            elif allowed:
                 self.permissions.executable[(ALARM_TARGET, method)] = True
         self.update_buttons()
 
